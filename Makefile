@@ -1,0 +1,85 @@
+# hutch build.  `make` builds build/hutch; `make test` runs the whole suite;
+# `make deps` installs the Debian packages; `make run` starts the server.
+
+CC ?= gcc
+BUILD ?= build
+# Debian's interpreter: it has pytest and the kernels, whatever else is on PATH.
+PYTHON ?= /usr/bin/python3
+PKGS := libseccomp
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+        -Wformat=2 -Wvla -Wwrite-strings -Wno-unused-parameter
+BASE_CFLAGS := -std=gnu17 -D_GNU_SOURCE -Isrc $(WARN) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+OPT_CFLAGS := -O2 -g
+SAN_CFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+LIB_SRCS := $(wildcard src/libhutch/*.c)
+CLI_SRCS := $(wildcard src/cli/*.c)
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
+SAN_LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/asan/obj/%.o)
+SAN_CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/asan/obj/%.o)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/asan/tests/%)
+
+.PHONY: all deps test unit e2e bench format format-check clean run
+
+all: $(BUILD)/hutch $(BUILD)/probe
+
+deps:
+	sh scripts/install-deps.sh
+
+$(BUILD)/obj/%.o: %.c $(wildcard src/*/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(OPT_CFLAGS) -c $< -o $@
+
+$(BUILD)/asan/obj/%.o: %.c $(wildcard src/*/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -c $< -o $@
+
+$(BUILD)/libhutch.a: $(LIB_OBJS)
+	ar rcs $@ $^
+
+$(BUILD)/asan/libhutch.a: $(SAN_LIB_OBJS)
+	ar rcs $@ $^
+
+$(BUILD)/hutch: $(CLI_OBJS) $(BUILD)/libhutch.a
+	$(CC) $(OPT_CFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/asan/hutch: $(SAN_CLI_OBJS) $(BUILD)/asan/libhutch.a
+	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS)
+
+# The probe runs inside sandboxes; static so it needs nothing from the template.
+$(BUILD)/probe: tests/helpers/probe.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu17 -D_GNU_SOURCE $(WARN) -O2 -static -o $@ $<
+
+$(BUILD)/asan/tests/%: tests/unit/%.c $(BUILD)/asan/libhutch.a
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -o $@ $< $(BUILD)/asan/libhutch.a $(LIBS) -lcriterion
+
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t --verbose=0; done
+
+e2e: all $(BUILD)/asan/hutch
+	cd tests/e2e && $(PYTHON) -m pytest -q
+
+test: deps
+	$(MAKE) format-check
+	$(MAKE) all
+	$(MAKE) unit
+	$(MAKE) e2e
+
+bench: all
+	sh bench/run.sh
+
+format:
+	clang-format -i $(LIB_SRCS) $(CLI_SRCS) $(UNIT_SRCS) src/*/*.h tests/helpers/*.c
+
+format-check:
+	clang-format --dry-run --Werror $(LIB_SRCS) $(CLI_SRCS) $(UNIT_SRCS) src/*/*.h tests/helpers/*.c
+
+clean:
+	rm -rf $(BUILD)
