@@ -9,7 +9,7 @@ PKGS := libseccomp
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wformat=2 -Wvla -Wwrite-strings -Wno-unused-parameter
-BASE_CFLAGS := -std=gnu17 -D_GNU_SOURCE -Isrc $(WARN) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+BASE_CFLAGS := -std=gnu17 -Isrc $(WARN) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 OPT_CFLAGS := -O2 -g
 SAN_CFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -54,7 +54,7 @@ $(BUILD)/asan/hutch: $(SAN_CLI_OBJS) $(BUILD)/asan/libhutch.a
 # The probe runs inside sandboxes; static so it needs nothing from the template.
 $(BUILD)/probe: tests/helpers/probe.c
 	@mkdir -p $(dir $@)
-	$(CC) -std=gnu17 -D_GNU_SOURCE $(WARN) -O2 -static -o $@ $<
+	$(CC) -std=gnu17 $(WARN) -O2 -static -o $@ $<
 
 $(BUILD)/asan/tests/%: tests/unit/%.c $(BUILD)/asan/libhutch.a
 	@mkdir -p $(dir $@)
