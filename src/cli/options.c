@@ -32,12 +32,14 @@ opt_cpus (const char *option, const char *value, unsigned long *ret_millis)
     for (p++; *p >= '0' && *p <= '9'; p++, scale /= 10)
       if (scale > 0)
         frac += (unsigned long)(*p - '0') * scale;
-  if (*p != '\0' || whole * 1000 + frac == 0)
+  /* Below 0.01 cpu the kernel refuses the quota.  */
+  if (*p != '\0' || whole * 1000 + frac < 10)
     goto bad;
   *ret_millis = whole * 1000 + frac;
   return 0;
 bad:
-  fprintf (stderr, "hutch: %s: invalid cpu count `%s` (examples: 1, 0.5, 2)\n", option, value);
+  fprintf (stderr, "hutch: %s: invalid cpu count `%s` (at least 0.01; examples: 1, 0.5, 2)\n",
+           option, value);
   return -1;
 }
 

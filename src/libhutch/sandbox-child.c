@@ -24,7 +24,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define SYNC_FD 3
+#define SYNC_FD HUTCH__SYNC_FD
 
 static void __attribute__ ((noreturn)) fail (const char *what, int saved_errno)
 {
@@ -172,6 +172,15 @@ hutch__child_main (struct hutch__child_args *a)
   if (r < 0)
     fail ("install seccomp filter", -r);
   sync_send (HUTCH_SYNC_RUNNING);
-  close (SYNC_FD);
+  if (!a->config->wait_ready)
+    close (SYNC_FD);
   _exit (a->config->init (a->config->init_arg));
+}
+
+void
+hutch_sandbox_notify_ready (void)
+{
+  struct hutch__sync_msg m = { .kind = HUTCH_SYNC_READY };
+  (void)!send (SYNC_FD, &m, sizeof m, MSG_NOSIGNAL);
+  close (SYNC_FD);
 }

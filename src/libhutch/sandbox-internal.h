@@ -7,6 +7,9 @@
 
 #include <stdint.h>
 
+/* Where the sync socket sits in the child.  */
+#define HUTCH__SYNC_FD 3
+
 struct hutch_runtime
 {
   char *data_dir;
@@ -40,6 +43,7 @@ enum hutch__sync_kind
   HUTCH_SYNC_MAPS_DONE,        /* supervisor → child: uid/gid maps written */
   HUTCH_SYNC_RUNNING,          /* child → supervisor: isolation complete */
   HUTCH_SYNC_ERROR,            /* child → supervisor: setup failed */
+  HUTCH_SYNC_READY,            /* init → supervisor: init is ready */
 };
 
 struct hutch__sync_msg

@@ -144,7 +144,7 @@ clone_child (int *ret_pidfd)
 /* The handshake: cgroup, then id maps once the child made its user
    namespace, then wait until it is fully isolated.  */
 static int
-handshake (struct hutch_sandbox *sb, int fd, hutch_error_t *err)
+handshake (struct hutch_sandbox *sb, int fd, bool wait_ready, hutch_error_t *err)
 {
   int ret = hutch_cgroup_attach (sb->cgroup, sb->pid, err);
   if (ret < 0)
@@ -157,7 +157,9 @@ handshake (struct hutch_sandbox *sb, int fd, hutch_error_t *err)
     return ret;
   if ((ret = send_sync (fd, HUTCH_SYNC_MAPS_DONE, err)) < 0)
     return ret;
-  return expect_sync (fd, HUTCH_SYNC_RUNNING, err);
+  if ((ret = expect_sync (fd, HUTCH_SYNC_RUNNING, err)) < 0 || !wait_ready)
+    return ret;
+  return expect_sync (fd, HUTCH_SYNC_READY, err);
 }
 
 static int
@@ -179,7 +181,7 @@ start_child (struct hutch_sandbox *sb, const struct hutch_sandbox_config *config
   if (sb->pid < 0)
     ret = hutch_make_error (err, errno, "clone sandbox");
   else
-    ret = handshake (sb, sv[0], err);
+    ret = handshake (sb, sv[0], config->wait_ready, err);
   close (sv[0]);
   free_child_args (&args);
   return ret;

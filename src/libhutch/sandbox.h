@@ -50,6 +50,9 @@ struct hutch_sandbox_config
      filter installed.  Its return value is the sandbox's exit status.  */
   int (*init) (void *arg);
   void *init_arg;
+  /* When set, hutch_sandbox_create returns only once init has called
+     hutch_sandbox_notify_ready() (or has exited, which is an error).  */
+  bool wait_ready;
 };
 
 struct hutch_sandbox
@@ -85,6 +88,10 @@ bool hutch_sandbox_oom_killed (struct hutch_sandbox *sb);
 
 /* Kill, reap and remove every trace of the sandbox, then free SB.  */
 int hutch_sandbox_destroy (struct hutch_sandbox *sb, hutch_error_t *err);
+
+/* Inside the sandbox, from the init function of a sandbox created with
+   wait_ready: tell the supervisor that init is ready.  Call once.  */
+void hutch_sandbox_notify_ready (void);
 
 /* Is ID a valid sandbox id?  */
 bool hutch_id_valid (const char *id);
