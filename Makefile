@@ -6,38 +6,46 @@ BUILD ?= build
 # Debian's interpreter: it has pytest and the kernels, whatever else is on PATH.
 PYTHON ?= /usr/bin/python3
 PKGS := libseccomp
+NET_PKGS := libmicrohttpd jansson libcrypto
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wformat=2 -Wvla -Wwrite-strings -Wno-unused-parameter
 BASE_CFLAGS := -std=gnu17 -Isrc $(WARN) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+NET_CFLAGS := $(shell pkg-config --cflags $(NET_PKGS) 2>/dev/null)
+NET_LIBS := $(shell pkg-config --libs $(NET_PKGS) 2>/dev/null) -lhttp_parser -lpthread
 OPT_CFLAGS := -O2 -g
 SAN_CFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 LIB_SRCS := $(wildcard src/libhutch/*.c)
 CLI_SRCS := $(wildcard src/cli/*.c)
+# hutchd: the daemon, the in-sandbox agent (linked in: sandboxes are forked,
+# not exec'd) and the HTTP helpers they share.
+HUTCHD_SRCS := $(wildcard src/daemon/*.c src/agent/*.c src/common/*.c)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
+HUTCHD_OBJS := $(HUTCHD_SRCS:%.c=$(BUILD)/obj/%.o)
+SAN_HUTCHD_OBJS := $(HUTCHD_SRCS:%.c=$(BUILD)/asan/obj/%.o)
 SAN_LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/asan/obj/%.o)
 SAN_CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/asan/obj/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/asan/tests/%)
 
 .PHONY: all deps test unit e2e bench format format-check clean run
 
-all: $(BUILD)/hutch $(BUILD)/probe
+all: $(BUILD)/hutch $(BUILD)/hutchd $(BUILD)/probe
 
 deps:
 	sh scripts/install-deps.sh
 
 $(BUILD)/obj/%.o: %.c $(wildcard src/*/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(OPT_CFLAGS) -c $< -o $@
+	$(CC) $(BASE_CFLAGS) $(NET_CFLAGS) $(OPT_CFLAGS) -c $< -o $@
 
 $(BUILD)/asan/obj/%.o: %.c $(wildcard src/*/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -c $< -o $@
+	$(CC) $(BASE_CFLAGS) $(NET_CFLAGS) $(SAN_CFLAGS) -c $< -o $@
 
 $(BUILD)/libhutch.a: $(LIB_OBJS)
 	ar rcs $@ $^
@@ -50,6 +58,21 @@ $(BUILD)/hutch: $(CLI_OBJS) $(BUILD)/libhutch.a
 
 $(BUILD)/asan/hutch: $(SAN_CLI_OBJS) $(BUILD)/asan/libhutch.a
 	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/hutchd: $(HUTCHD_OBJS) $(BUILD)/libhutch.a
+	$(CC) $(OPT_CFLAGS) -o $@ $^ $(LIBS) $(NET_LIBS)
+
+$(BUILD)/asan/hutchd: $(SAN_HUTCHD_OBJS) $(BUILD)/asan/libhutch.a
+	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS) $(NET_LIBS)
+
+# A development harness: one sandbox running the agent, its envd port
+# forwarded to the host (see tests/helpers/agent-dev.c).
+AGENT_DEV_OBJS := $(filter-out $(BUILD)/obj/src/daemon/%,$(HUTCHD_OBJS))
+$(BUILD)/agent-dev: tests/helpers/agent-dev.c $(AGENT_DEV_OBJS) $(BUILD)/libhutch.a
+	$(CC) $(BASE_CFLAGS) $(NET_CFLAGS) $(OPT_CFLAGS) -o $@ $^ $(LIBS) $(NET_LIBS)
+
+$(BUILD)/bench-spawn: bench/spawn.c $(BUILD)/libhutch.a
+	$(CC) $(BASE_CFLAGS) $(OPT_CFLAGS) -o $@ $< $(BUILD)/libhutch.a $(LIBS)
 
 # The probe runs inside sandboxes; static so it needs nothing from the template.
 $(BUILD)/probe: tests/helpers/probe.c
@@ -72,14 +95,22 @@ test: deps
 	$(MAKE) unit
 	$(MAKE) e2e
 
-bench: all
+bench: all $(BUILD)/bench-spawn
 	sh bench/run.sh
 
+FORMATTED := $(LIB_SRCS) $(CLI_SRCS) $(HUTCHD_SRCS) $(UNIT_SRCS) $(wildcard src/*/*.h) \
+             $(wildcard tests/helpers/*.c bench/*.c)
+
 format:
-	clang-format -i $(LIB_SRCS) $(CLI_SRCS) $(UNIT_SRCS) src/*/*.h tests/helpers/*.c
+	clang-format -i $(FORMATTED)
 
 format-check:
-	clang-format --dry-run --Werror $(LIB_SRCS) $(CLI_SRCS) $(UNIT_SRCS) src/*/*.h tests/helpers/*.c
+	clang-format --dry-run --Werror $(FORMATTED)
+
+# Until hutchd lands: prepare the data directory and the default template.
+run: deps all
+	build/hutch gc
+	@echo "hutch is ready: try  build/hutch run -- python3 -c 'print(1+1)'"
 
 clean:
 	rm -rf $(BUILD)

@@ -52,6 +52,15 @@ xstrdup (const char *s)
   return p;
 }
 
+char *
+xstrndup (const char *s, size_t n)
+{
+  char *p = strndup (s, n);
+  if (UNLIKELY (p == NULL))
+    oom ();
+  return p;
+}
+
 int
 xasprintf (char **ret, const char *fmt, ...)
 {

@@ -31,6 +31,7 @@ void *xmalloc (size_t size);
 void *xzalloc (size_t size);
 void *xrealloc (void *p, size_t size);
 char *xstrdup (const char *s);
+char *xstrndup (const char *s, size_t n);
 int xasprintf (char **ret, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
 
 static inline void
