@@ -41,11 +41,13 @@ deps:
 
 $(BUILD)/obj/%.o: %.c $(wildcard src/*/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(NET_CFLAGS) $(OPT_CFLAGS) -c $< -o $@
+	@echo "  CC      $<"
+	@$(CC) $(BASE_CFLAGS) $(NET_CFLAGS) $(OPT_CFLAGS) -c $< -o $@
 
 $(BUILD)/asan/obj/%.o: %.c $(wildcard src/*/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(NET_CFLAGS) $(SAN_CFLAGS) -c $< -o $@
+	@echo "  CC      $< (asan)"
+	@$(CC) $(BASE_CFLAGS) $(NET_CFLAGS) $(SAN_CFLAGS) -c $< -o $@
 
 $(BUILD)/libhutch.a: $(LIB_OBJS)
 	ar rcs $@ $^

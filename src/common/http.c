@@ -168,10 +168,13 @@ http_add_cors (struct MHD_Response *response)
   MHD_add_response_header (response, "Access-Control-Allow-Origin", "*");
 }
 
-static enum MHD_Result
-queue (struct MHD_Connection *conn, unsigned status, struct MHD_Response *response)
+__thread unsigned http_last_status;
+
+enum MHD_Result
+http_queue (struct MHD_Connection *conn, unsigned status, struct MHD_Response *response)
 {
   enum MHD_Result r;
+  http_last_status = status;
   http_add_cors (response);
   r = MHD_queue_response (conn, status, response);
   MHD_destroy_response (response);
@@ -186,7 +189,7 @@ http_send_text (struct MHD_Connection *conn, unsigned status, const char *conten
       = MHD_create_response_from_buffer (strlen (text), (void *)text, MHD_RESPMEM_MUST_COPY);
   if (content_type)
     MHD_add_response_header (response, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-  return queue (conn, status, response);
+  return http_queue (conn, status, response);
 }
 
 enum MHD_Result
@@ -200,14 +203,14 @@ http_send_json (struct MHD_Connection *conn, unsigned status, json_t *body)
     text = xstrdup ("null");
   response = MHD_create_response_from_buffer (strlen (text), text, MHD_RESPMEM_MUST_FREE);
   MHD_add_response_header (response, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-  return queue (conn, status, response);
+  return http_queue (conn, status, response);
 }
 
 enum MHD_Result
 http_send_empty (struct MHD_Connection *conn, unsigned status)
 {
   struct MHD_Response *response = MHD_create_response_from_buffer (0, NULL, MHD_RESPMEM_PERSISTENT);
-  return queue (conn, status, response);
+  return http_queue (conn, status, response);
 }
 
 enum MHD_Result

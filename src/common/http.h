@@ -78,5 +78,13 @@ const char *http_query (struct MHD_Connection *conn, const char *name);
    and returns NULL.  */
 json_t *http_body_json (struct http_req *req);
 
+/* The status of the last response queued on this thread (libmicrohttpd
+   runs each connection on its own thread), for the request log.  */
+extern __thread unsigned http_last_status;
+
+/* Queue RESPONSE with STATUS, adding CORS headers; destroys RESPONSE.  */
+enum MHD_Result http_queue (struct MHD_Connection *conn, unsigned status,
+                            struct MHD_Response *response);
+
 /* Add permissive CORS headers to RESPONSE.  */
 void http_add_cors (struct MHD_Response *response);

@@ -411,6 +411,13 @@ v1_list (char ***ret, hutch_error_t *err)
   return hutch__cgroup_list_dir (dir, ret, err);
 }
 
+static int
+v1_freeze (struct hutch_cgroup *cg, bool frozen, hutch_error_t *err)
+{
+  return hutch__cgroup_write (cg->ctrl_path[HUTCH__CG_FREEZER], "freezer.state",
+                              frozen ? "FROZEN" : "THAWED", err);
+}
+
 const struct hutch_cgroup_ops hutch__cgroup_v1_ops = {
   .create = v1_create,
   .open = v1_open,
@@ -421,4 +428,5 @@ const struct hutch_cgroup_ops hutch__cgroup_v1_ops = {
   .memory_current = v1_memory_current,
   .count_procs = v1_count_procs,
   .list = v1_list,
+  .freeze = v1_freeze,
 };

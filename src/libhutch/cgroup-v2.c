@@ -248,6 +248,12 @@ v2_list (char ***ret, hutch_error_t *err)
   return hutch__cgroup_list_dir (PARENT_DIR, ret, err);
 }
 
+static int
+v2_freeze (struct hutch_cgroup *cg, bool frozen, hutch_error_t *err)
+{
+  return hutch__cgroup_write (cg->path, "cgroup.freeze", frozen ? "1" : "0", err);
+}
+
 const struct hutch_cgroup_ops hutch__cgroup_v2_ops = {
   .create = v2_create,
   .open = v2_open,
@@ -258,4 +264,5 @@ const struct hutch_cgroup_ops hutch__cgroup_v2_ops = {
   .memory_current = v2_memory_current,
   .count_procs = v2_count_procs,
   .list = v2_list,
+  .freeze = v2_freeze,
 };

@@ -409,3 +409,9 @@ hutch__cgroup_list_dir (const char *dir, char ***ret, hutch_error_t *err)
   *ret = steal_pointer (&names);
   return 0;
 }
+
+int
+hutch_cgroup_freeze (struct hutch_cgroup *cg, bool frozen, hutch_error_t *err)
+{
+  return cg->ops->freeze (cg, frozen, err);
+}

@@ -20,7 +20,7 @@ enum hutch_cgroup_mode
 
 struct hutch_cgroup_limits
 {
-  unsigned long long memory; /* bytes; 0 = unlimited */
+  unsigned long long memory;  /* bytes; 0 = unlimited */
   unsigned long cpu_quota_us; /* per cpu_period_us; 0 = unlimited */
   unsigned long cpu_period_us;
   unsigned long pids; /* 0 = unlimited */
@@ -51,6 +51,10 @@ int hutch_cgroup_kill (struct hutch_cgroup *cg, hutch_error_t *err);
 
 /* Kill everything in the group and remove it from every controller.  */
 int hutch_cgroup_destroy (struct hutch_cgroup *cg, hutch_error_t *err);
+
+/* Freeze (stop scheduling) or thaw every process of the group.  Returns
+   once the request is made; freezing completes asynchronously.  */
+int hutch_cgroup_freeze (struct hutch_cgroup *cg, bool frozen, hutch_error_t *err);
 
 /* True when the kernel OOM-killed a process of the group.  */
 bool hutch_cgroup_oom_killed (struct hutch_cgroup *cg);

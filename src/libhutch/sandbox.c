@@ -300,6 +300,14 @@ hutch_sandbox_wait (struct hutch_sandbox *sb, int timeout_ms, hutch_error_t *err
   return 1;
 }
 
+int
+hutch_sandbox_freeze (struct hutch_sandbox *sb, bool frozen, hutch_error_t *err)
+{
+  if (sb->cgroup == NULL)
+    return hutch_make_error (err, ENOENT, "sandbox `%s` has no cgroup", sb->id);
+  return hutch_cgroup_freeze (sb->cgroup, frozen, err);
+}
+
 bool
 hutch_sandbox_oom_killed (struct hutch_sandbox *sb)
 {

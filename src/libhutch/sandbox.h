@@ -83,6 +83,9 @@ int hutch_sandbox_signal (struct hutch_sandbox *sb, int sig, hutch_error_t *err)
    when it exited (status in sb->wait_status), 0 on timeout, < 0 on error.  */
 int hutch_sandbox_wait (struct hutch_sandbox *sb, int timeout_ms, hutch_error_t *err);
 
+/* Freeze (pause) or thaw every process of the sandbox.  */
+int hutch_sandbox_freeze (struct hutch_sandbox *sb, bool frozen, hutch_error_t *err);
+
 /* True when the kernel OOM-killed a process of the sandbox.  */
 bool hutch_sandbox_oom_killed (struct hutch_sandbox *sb);
 

@@ -1,0 +1,451 @@
+#define _GNU_SOURCE
+#include "registry.h"
+#include "libhutch/cgroup.h"
+#include "libhutch/log.h"
+#include "libhutch/sandbox.h"
+#include "libhutch/template.h"
+#include "libhutch/util.h"
+#include "zygote.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+
+#define BUCKETS 4096
+
+struct node
+{
+  struct sbx *s;
+  struct node *next;
+};
+
+static struct node *table[BUCKETS];
+static int live_count;
+static struct registry_limits limits;
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static int epoll_fd = -1, wake_fd = -1;
+static pthread_t monitor;
+static bool stopping;
+
+long long
+registry_now_ms (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_REALTIME, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static unsigned
+bucket (const char *id)
+{
+  unsigned h = 5381;
+  for (; *id; id++)
+    h = h * 33 + (unsigned char)*id;
+  return h % BUCKETS;
+}
+
+static struct sbx *
+find_locked (const char *id)
+{
+  for (struct node *n = table[bucket (id)]; n; n = n->next)
+    if (strcmp (n->s->id, id) == 0)
+      return n->s;
+  return NULL;
+}
+
+static void
+insert_locked (struct sbx *s)
+{
+  struct node *n = xzalloc (sizeof *n);
+  unsigned b = bucket (s->id);
+  n->s = s;
+  n->next = table[b];
+  table[b] = n;
+  live_count++;
+}
+
+static struct sbx *
+remove_locked (const char *id)
+{
+  for (struct node **p = &table[bucket (id)]; *p; p = &(*p)->next)
+    if (strcmp ((*p)->s->id, id) == 0)
+      {
+        struct node *n = *p;
+        struct sbx *s = n->s;
+        *p = n->next;
+        free (n);
+        live_count--;
+        return s;
+      }
+  return NULL;
+}
+
+void
+sbx_unref (struct sbx *s)
+{
+  int refs;
+  if (s == NULL)
+    return;
+  pthread_mutex_lock (&mu);
+  refs = --s->refs;
+  pthread_mutex_unlock (&mu);
+  if (refs > 0)
+    return;
+  if (s->pidfd >= 0)
+    close (s->pidfd);
+  if (s->netns_fd >= 0)
+    close (s->netns_fd);
+  json_decref (s->metadata);
+  free (s);
+}
+
+struct sbx *
+registry_get (const char *id)
+{
+  struct sbx *s;
+  pthread_mutex_lock (&mu);
+  s = find_locked (id);
+  if (s)
+    s->refs++;
+  pthread_mutex_unlock (&mu);
+  return s;
+}
+
+static void
+wake_monitor (void)
+{
+  uint64_t one = 1;
+  (void)!write (wake_fd, &one, sizeof one);
+}
+
+/* Take S out of the table and destroy it.  Safe to call twice.  */
+static void
+end_sandbox (struct sbx *s, const char *why)
+{
+  cleanup_error hutch_error_t err = NULL;
+  bool was_live;
+
+  pthread_mutex_lock (&mu);
+  was_live = !s->gone && remove_locked (s->id) == s;
+  s->gone = true;
+  pthread_mutex_unlock (&mu);
+  if (!was_live)
+    return;
+  epoll_ctl (epoll_fd, EPOLL_CTL_DEL, s->pidfd, NULL);
+  if (zygote_destroy (s->id, &err) < 0)
+    log_error ("sandbox %s: destroy: %s", s->id, err->msg);
+  log_info ("sandbox %s: ended (%s)", s->id, why);
+  sbx_unref (s); /* the table's reference */
+}
+
+int
+registry_kill (const char *id)
+{
+  struct sbx *s = registry_get (id);
+  if (s == NULL)
+    return -1;
+  end_sandbox (s, "killed");
+  sbx_unref (s);
+  return 0;
+}
+
+static int
+update_end (const char *id, long long timeout_s, bool extend_only)
+{
+  struct sbx *s;
+  long long end = registry_now_ms () + timeout_s * 1000;
+
+  pthread_mutex_lock (&mu);
+  s = find_locked (id);
+  if (s && (!extend_only || end > s->end_ms))
+    s->end_ms = end;
+  pthread_mutex_unlock (&mu);
+  if (s == NULL)
+    return -1;
+  wake_monitor ();
+  return 0;
+}
+
+int
+registry_set_timeout (const char *id, long long timeout_s)
+{
+  return update_end (id, timeout_s, false);
+}
+
+int
+registry_extend (const char *id, long long timeout_s)
+{
+  return update_end (id, timeout_s, true);
+}
+
+int
+registry_pause (const char *id, bool paused, hutch_error_t *err)
+{
+  struct sbx *s = registry_get (id);
+  int r;
+
+  if (s == NULL)
+    return hutch_make_error (err, ENOENT, "sandbox `%s` not found", id);
+  r = zygote_freeze (id, paused, err);
+  if (r == 0)
+    s->paused = paused;
+  sbx_unref (s);
+  return r;
+}
+
+json_t *
+registry_metric (const struct sbx *s)
+{
+  cleanup_error hutch_error_t err = NULL;
+  cleanup_cgroup struct hutch_cgroup *cg = NULL;
+  unsigned long long mem = 0;
+  long long now = registry_now_ms ();
+  char stamp[40];
+  time_t t = (time_t)(now / 1000);
+  struct tm tm;
+
+  if (hutch_cgroup_open (s->id, &cg, &err) == 0)
+    mem = hutch_cgroup_memory_current (cg);
+  gmtime_r (&t, &tm);
+  strftime (stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return json_pack ("{s:s, s:I, s:i, s:f, s:I, s:I, s:I, s:I, s:I}", "timestamp", stamp,
+                    "timestampUnix", (json_int_t)(now / 1000), "cpuCount", s->cpu_count,
+                    "cpuUsedPct", 0.0, "memUsed", (json_int_t)mem, "memTotal",
+                    (json_int_t)s->memory_mb << 20, "memCache", (json_int_t)0, "diskUsed",
+                    (json_int_t)0, "diskTotal", (json_int_t)s->disk_mb << 20);
+}
+
+static int
+compare_started (const void *a, const void *b)
+{
+  const struct sbx *x = *(struct sbx *const *)a, *y = *(struct sbx *const *)b;
+  return x->started_ms < y->started_ms ? 1 : x->started_ms > y->started_ms ? -1 : 0;
+}
+
+struct sbx **
+registry_list (size_t *ret_count)
+{
+  struct sbx **list;
+  size_t n = 0;
+
+  pthread_mutex_lock (&mu);
+  list = xzalloc (sizeof (struct sbx *) * ((size_t)live_count + 1));
+  for (int b = 0; b < BUCKETS; b++)
+    for (struct node *nd = table[b]; nd; nd = nd->next)
+      {
+        nd->s->refs++;
+        list[n++] = nd->s;
+      }
+  pthread_mutex_unlock (&mu);
+  qsort (list, n, sizeof *list, compare_started);
+  *ret_count = n;
+  return list;
+}
+
+void
+registry_list_free (struct sbx **list, size_t count)
+{
+  for (size_t i = 0; i < count; i++)
+    sbx_unref (list[i]);
+  free (list);
+}
+
+static void
+random_chars (char *out, size_t n, const char *alphabet)
+{
+  unsigned char raw[64];
+  size_t len = strlen (alphabet);
+  if (getrandom (raw, n, 0) != (ssize_t)n)
+    abort ();
+  for (size_t i = 0; i < n; i++)
+    out[i] = alphabet[raw[i] % len];
+  out[n] = '\0';
+}
+
+static char *
+agent_init_json (const struct sbx *s, json_t *env_vars)
+{
+  json_t *init = json_pack ("{s:s, s:s}", "accessToken", s->access_token, "defaultUser", "user");
+  char *text;
+  if (json_is_object (env_vars))
+    json_object_set (init, "envVars", env_vars);
+  text = json_dumps (init, JSON_COMPACT);
+  json_decref (init);
+  return text;
+}
+
+static struct sbx *
+new_record (const struct sandbox_spec *spec)
+{
+  struct sbx *s = xzalloc (sizeof *s);
+
+  s->refs = 2; /* the table's and the caller's */
+  s->pidfd = s->netns_fd = -1;
+  random_chars (s->id, 20, "abcdefghijklmnopqrstuvwxyz0123456789");
+  random_chars (s->access_token, 40, "0123456789abcdef");
+  snprintf (s->template_id, sizeof s->template_id, "%s", spec->template_id);
+  snprintf (s->alias, sizeof s->alias, "%s", spec->template_id);
+  s->metadata = spec->metadata ? json_deep_copy (spec->metadata) : json_object ();
+  s->cpu_count = spec->cpu_count;
+  s->memory_mb = spec->memory_mb;
+  s->disk_mb = spec->disk_mb;
+  s->started_ms = registry_now_ms ();
+  s->end_ms = s->started_ms + spec->timeout_s * 1000;
+  return s;
+}
+
+static int
+reserve_slot (hutch_error_t *err)
+{
+  int r = 0;
+  pthread_mutex_lock (&mu);
+  if (live_count >= limits.max_sandboxes)
+    r = hutch_make_error (err, EAGAIN,
+                          "the server runs its maximum of %d sandboxes; kill one or try later",
+                          limits.max_sandboxes);
+  else
+    live_count++; /* reserved; insert_locked counts it again */
+  pthread_mutex_unlock (&mu);
+  return r;
+}
+
+int
+registry_create (const struct sandbox_spec *spec, struct sbx **ret, hutch_error_t *err)
+{
+  struct zygote_sandbox z;
+  cleanup_free char *init = NULL;
+  struct zygote_create req;
+  struct epoll_event ev = { .events = EPOLLIN };
+  struct sbx *s;
+  int r;
+
+  if (hutch_template_canonical (spec->template_id) == NULL)
+    return hutch_make_error (err, ENOENT, "template `%s` not found", spec->template_id);
+  if ((r = reserve_slot (err)) < 0)
+    return r;
+  s = new_record (spec);
+  init = agent_init_json (s, spec->env_vars);
+  req = (struct zygote_create){ .id = s->id,
+                                .template_id = spec->template_id,
+                                .memory_bytes = (unsigned long long)s->memory_mb << 20,
+                                .disk_bytes = (unsigned long long)s->disk_mb << 20,
+                                .cpu_millis = (unsigned long)s->cpu_count * 1000,
+                                .pids = 1024,
+                                .agent_init_json = init };
+  r = zygote_create (&req, &z, err);
+  pthread_mutex_lock (&mu);
+  live_count--;
+  if (r == 0)
+    {
+      s->pid = z.pid;
+      s->pidfd = z.pidfd;
+      s->netns_fd = z.netns_fd;
+      insert_locked (s);
+    }
+  pthread_mutex_unlock (&mu);
+  if (r < 0)
+    {
+      s->refs = 1;
+      sbx_unref (s);
+      return r;
+    }
+  ev.data.ptr = s;
+  epoll_ctl (epoll_fd, EPOLL_CTL_ADD, s->pidfd, &ev);
+  wake_monitor ();
+  log_info ("sandbox %s: created from template %s, pid %d", s->id, s->template_id, (int)s->pid);
+  *ret = s;
+  return 0;
+}
+
+/* The earliest deadline, and a reference to whoever has passed theirs.  */
+static struct sbx *
+next_expired (int *ret_wait_ms)
+{
+  long long now = registry_now_ms (), next = -1;
+  struct sbx *expired = NULL;
+
+  pthread_mutex_lock (&mu);
+  for (int b = 0; b < BUCKETS && !expired; b++)
+    for (struct node *n = table[b]; n; n = n->next)
+      {
+        if (n->s->end_ms <= now)
+          {
+            expired = n->s;
+            expired->refs++;
+            break;
+          }
+        if (next < 0 || n->s->end_ms < next)
+          next = n->s->end_ms;
+      }
+  pthread_mutex_unlock (&mu);
+  *ret_wait_ms = expired ? 0 : next < 0 ? -1 : (int)(next - now > 60000 ? 60000 : next - now);
+  return expired;
+}
+
+static void *
+monitor_main (void *arg)
+{
+  for (;;)
+    {
+      struct epoll_event ev[32];
+      int wait_ms, n;
+      struct sbx *expired;
+
+      while ((expired = next_expired (&wait_ms)))
+        {
+          end_sandbox (expired, "timeout");
+          sbx_unref (expired);
+        }
+      n = epoll_wait (epoll_fd, ev, 32, wait_ms);
+      if (stopping)
+        return NULL;
+      for (int i = 0; i < n; i++)
+        {
+          struct sbx *s = ev[i].data.ptr;
+          uint64_t v;
+          if (s == NULL)
+            {
+              (void)!read (wake_fd, &v, sizeof v);
+              continue;
+            }
+          s = registry_get (s->id);
+          if (s)
+            {
+              end_sandbox (s, "its agent exited");
+              sbx_unref (s);
+            }
+        }
+    }
+}
+
+int
+registry_init (const struct registry_limits *l, hutch_error_t *err)
+{
+  struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
+
+  limits = *l;
+  epoll_fd = epoll_create1 (EPOLL_CLOEXEC);
+  wake_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (epoll_fd < 0 || wake_fd < 0 || epoll_ctl (epoll_fd, EPOLL_CTL_ADD, wake_fd, &ev) < 0)
+    return hutch_make_error (err, errno, "set up the sandbox monitor");
+  if ((errno = pthread_create (&monitor, NULL, monitor_main, NULL)) != 0)
+    return hutch_make_error (err, errno, "start the sandbox monitor");
+  return 0;
+}
+
+void
+registry_shutdown (void)
+{
+  size_t n;
+  struct sbx **all = registry_list (&n);
+
+  for (size_t i = 0; i < n; i++)
+    end_sandbox (all[i], "shutdown");
+  registry_list_free (all, n);
+  stopping = true;
+  wake_monitor ();
+  pthread_join (monitor, NULL);
+}
