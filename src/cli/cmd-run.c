@@ -176,6 +176,18 @@ default_env (struct run_options *o, char **storage)
   storage[n] = NULL;
 }
 
+/* Index of the entry of ENV (N entries) with the same name as KV, or N.  */
+static size_t
+find_env (char **env, size_t n, const char *kv)
+{
+  size_t len = strcspn (kv, "=");
+  for (size_t i = 0; i < n; i++)
+    if (strncmp (env[i], kv, len) == 0 && env[i][len] == '=')
+      return i;
+  return n;
+}
+
+/* The defaults, then --env in order; a later name replaces an earlier.  */
 static char **
 build_env (struct run_options *o)
 {
@@ -187,7 +199,14 @@ build_env (struct run_options *o)
   for (size_t i = 0; defaults[i]; i++)
     env[n++] = defaults[i];
   for (size_t i = 0; i < o->nenv; i++)
-    env[n++] = xstrdup (o->env[i]);
+    {
+      size_t at = find_env (env, n, o->env[i]);
+      if (at < n)
+        free (env[at]);
+      else
+        n++;
+      env[at] = xstrdup (o->env[i]);
+    }
   env[n] = NULL;
   return env;
 }
@@ -272,12 +291,28 @@ exit_status (struct hutch_sandbox *sb, unsigned long timeout_s, int finished)
   return WIFSIGNALED (status) ? 128 + WTERMSIG (status) : HUTCH_EXIT_FAILURE;
 }
 
+/* A copy of CMD (it lives in argv, which the sandbox does not see).  */
+static char **
+copy_argv (char **cmd)
+{
+  size_t n = 0;
+  char **copy;
+
+  while (cmd[n])
+    n++;
+  copy = xzalloc (sizeof (char *) * (n + 1));
+  for (size_t i = 0; i < n; i++)
+    copy[i] = xstrdup (cmd[i]);
+  return copy;
+}
+
 static int
 run_sandbox (struct hutch_runtime *rt, struct run_options *o, char **cmd)
 {
   cleanup_error hutch_error_t err = NULL;
   cleanup_strv char **env = build_env (o);
-  struct hutch_exec_spec spec = { .argv = cmd, .envp = env };
+  cleanup_strv char **argv = copy_argv (cmd);
+  struct hutch_exec_spec spec = { .argv = argv, .envp = env };
   struct hutch_sandbox *sb = NULL;
   sigset_t set;
   cleanup_close int sigfd = block_signals (&set);

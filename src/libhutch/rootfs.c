@@ -69,6 +69,33 @@ bind_readonly (const char *src, const char *dst, unsigned long extra)
   return mount (NULL, dst, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | extra, NULL);
 }
 
+/* The sandbox's own top-level directories, made in its upper layer and
+   owned by its users: they hide the template's (owned by host root, which
+   is nobody inside) so that root inside can create files in them.  */
+static const struct
+{
+  const char *path;
+  mode_t mode;
+  uid_t owner; /* inside the sandbox */
+} upper_dirs[] = {
+  { ".", 0755, 0 },        { "etc", 0755, 0 },
+  { "home", 0755, 0 },     { "home/user", 0750, HUTCH_SANDBOX_UID },
+  { "root", 0700, 0 },     { "tmp", 01777, 0 },
+  { "var", 0755, 0 },      { "var/lib", 0755, 0 },
+  { "var/log", 0755, 0 },  { "var/cache", 0755, 0 },
+  { "var/tmp", 01777, 0 }, { "opt", 0755, 0 },
+  { "srv", 0755, 0 },      { "mnt", 0755, 0 },
+  { "media", 0755, 0 },    { "run", 0755, 0 },
+};
+
+static int
+own_at (int fd, const char *path, mode_t mode, uid_t owner)
+{
+  if (fchownat (fd, path, owner, owner, AT_SYMLINK_NOFOLLOW) < 0)
+    return -1;
+  return fchmodat (fd, path, mode, 0);
+}
+
 static int
 populate_upper (const struct hutch__child_args *a)
 {
@@ -77,13 +104,18 @@ populate_upper (const struct hutch__child_args *a)
 
   if (fd < 0)
     return -1;
-  if (mkdirat (fd, "etc", 0755) < 0 || write_file_at (fd, "etc/hostname", a->id, 0644) < 0
-      || write_file_at (fd, "etc/hosts", a->hosts, 0644) < 0 || mkdirat (fd, "home", 0755) < 0
-      || mkdirat (fd, "home/user", 0750) < 0
-      || fchownat (fd, "home/user", a->uid_base + HUTCH_SANDBOX_UID,
-                   a->uid_base + HUTCH_SANDBOX_UID, 0)
-             < 0
-      || mkdirat (fd, "root", 0700) < 0 || fchownat (fd, "root", a->uid_base, a->uid_base, 0) < 0)
+  for (size_t i = 0; i < ARRAY_SIZE (upper_dirs); i++)
+    {
+      if (strcmp (upper_dirs[i].path, ".") != 0 && mkdirat (fd, upper_dirs[i].path, 0700) < 0)
+        goto out;
+      if (own_at (fd, upper_dirs[i].path, upper_dirs[i].mode, a->uid_base + upper_dirs[i].owner)
+          < 0)
+        goto out;
+    }
+  if (write_file_at (fd, "etc/hostname", a->hostname, 0644) < 0
+      || own_at (fd, "etc/hostname", 0644, a->uid_base) < 0
+      || write_file_at (fd, "etc/hosts", a->hosts, 0644) < 0
+      || own_at (fd, "etc/hosts", 0644, a->uid_base) < 0)
     goto out;
   ret = 0;
 out:

@@ -78,6 +78,36 @@ setup_fds (const struct hutch__child_args *a)
     fail ("set close-on-exec on sync socket", errno);
 }
 
+/* The child is a copy of the supervisor: its command line and environment
+   (which may hold secrets such as an API key) would be readable inside
+   through /proc/1/cmdline and /proc/1/environ.  Blank them, in place.  */
+static void
+wipe_supervisor_args (void)
+{
+  static const char name[] = "hutch-init";
+  unsigned long field[52] = { 0 };
+  char buf[2048], *p, *save = NULL;
+  int fd = open ("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+  ssize_t n = fd < 0 ? -1 : read (fd, buf, sizeof buf - 1);
+  int i = 3;
+
+  if (fd >= 0)
+    close (fd);
+  if (n <= 0)
+    fail ("read /proc/self/stat", errno);
+  buf[n] = '\0';
+  p = strrchr (buf, ')');
+  /* Fields 48 to 51 are arg_start, arg_end, env_start, env_end.  */
+  for (p = p ? strtok_r (p + 1, " ", &save) : NULL; p && i < 52; p = strtok_r (NULL, " ", &save))
+    field[i++] = strtoul (p, NULL, 10);
+  if (field[49] <= field[48] || field[51] < field[50])
+    fail ("find the command line in /proc/self/stat", EINVAL);
+  memset ((char *)field[48], 0, field[49] - field[48]);
+  memset ((char *)field[50], 0, field[51] - field[50]);
+  if (field[49] - field[48] > sizeof name)
+    memcpy ((char *)field[48], name, sizeof name);
+}
+
 static void
 loopback_up (void)
 {
@@ -148,6 +178,7 @@ hutch__child_main (struct hutch__child_args *a)
       signal (sig, SIG_DFL);
   umask (022);
   setup_fds (a);
+  wipe_supervisor_args ();
   if (sethostname (a->id, strlen (a->id)) < 0)
     fail ("sethostname", errno);
   loopback_up ();

@@ -32,7 +32,8 @@ struct hutch__child_args
   char *tmpfs_options; /* "size=...,mode=0755" */
   char *overlay_options;
   char *upper_dir, *work_dir, *root_dir;
-  char *hosts; /* content of the sandbox's /etc/hosts */
+  char *hosts;    /* content of the sandbox's /etc/hosts */
+  char *hostname; /* content of its /etc/hostname */
 };
 
 /* Messages on the SOCK_SEQPACKET pair between supervisor and child.  */

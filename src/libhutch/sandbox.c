@@ -58,6 +58,7 @@ free_child_args (struct hutch__child_args *a)
   free (a->work_dir);
   free (a->root_dir);
   free (a->hosts);
+  free (a->hostname);
 }
 
 static void
@@ -79,6 +80,7 @@ prepare_child_args (struct hutch__child_args *a, struct hutch_sandbox *sb,
   xasprintf (&a->root_dir, "%s/root", a->mnt_dir);
   xasprintf (&a->overlay_options, "lowerdir=%s,upperdir=%s,workdir=%s", a->template->root,
              a->upper_dir, a->work_dir);
+  xasprintf (&a->hostname, "%s\n", sb->id);
   xasprintf (&a->hosts, "127.0.0.1 localhost\n127.0.1.1 %s\n::1 localhost ip6-localhost\n", sb->id);
 }
 

@@ -47,7 +47,10 @@ struct hutch_sandbox_config
   bool root;                       /* pid 1 runs as root (else as "user") */
   int stdio[3];                    /* host fds for 0, 1, 2; -1: /dev/null */
   /* Pid 1 of the sandbox: runs inside, fully isolated, with the seccomp
-     filter installed.  Its return value is the sandbox's exit status.  */
+     filter installed.  Its return value is the sandbox's exit status.
+     The supervisor's command line and environment strings are blanked in
+     the sandbox (they are readable in /proc/1), so INIT_ARG must not point
+     into argv[] or environ[] strings: copy them first.  */
   int (*init) (void *arg);
   void *init_arg;
   /* When set, hutch_sandbox_create returns only once init has called

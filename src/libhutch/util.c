@@ -8,11 +8,10 @@
 #include <sys/stat.h>
 #include <time.h>
 
-static void __attribute__ ((noreturn))
-oom (void)
+static void __attribute__ ((noreturn)) oom (void)
 {
   static const char msg[] = "hutch: out of memory\n";
-  (void) !write (STDERR_FILENO, msg, sizeof msg - 1);
+  (void)!write (STDERR_FILENO, msg, sizeof msg - 1);
   _exit (125);
 }
 
@@ -78,7 +77,7 @@ xasprintf (char **ret, const char *fmt, ...)
 void
 cleanup_strvp (void *p)
 {
-  char ***v = (char ***) p;
+  char ***v = (char ***)p;
   if (*v == NULL)
     return;
   for (char **s = *v; *s; s++)
@@ -100,7 +99,7 @@ write_all (int fd, const void *buf, size_t len)
           return -1;
         }
       p += n;
-      len -= (size_t) n;
+      len -= (size_t)n;
     }
   return 0;
 }
@@ -121,9 +120,9 @@ read_all (int fd, void *buf, size_t len)
         }
       if (n == 0)
         break;
-      got += (size_t) n;
+      got += (size_t)n;
     }
-  return (ssize_t) got;
+  return (ssize_t)got;
 }
 
 int
@@ -157,7 +156,7 @@ read_file_at (int dirfd, const char *path, char **ret, size_t *ret_len)
         return -1;
       if (n == 0)
         break;
-      len += (size_t) n;
+      len += (size_t)n;
     }
   if (buf == NULL)
     buf = xmalloc (1);
@@ -218,8 +217,7 @@ rm_rf_children (int dfd, dev_t dev)
               ret = -1;
               continue;
             }
-          child = openat (dirfd (dir), de->d_name,
-                          O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+          child = openat (dirfd (dir), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
           if (child < 0 || rm_rf_children (child, dev) < 0)
             ret = -1;
           if (unlinkat (dirfd (dir), de->d_name, AT_REMOVEDIR) < 0 && errno != ENOENT)
@@ -344,5 +342,5 @@ now_ns (void)
 {
   struct timespec ts;
   clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (unsigned long long) ts.tv_sec * 1000000000ULL + (unsigned long long) ts.tv_nsec;
+  return (unsigned long long)ts.tv_sec * 1000000000ULL + (unsigned long long)ts.tv_nsec;
 }

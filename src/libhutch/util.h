@@ -17,10 +17,10 @@
 
 #ifndef TEMP_FAILURE_RETRY
 #define TEMP_FAILURE_RETRY(expression)                                                             \
-  (__extension__ ({                                                                                \
+  (__extension__({                                                                                 \
     long int __result;                                                                             \
     do                                                                                             \
-      __result = (long int) (expression);                                                          \
+      __result = (long int)(expression);                                                           \
     while (__result == -1L && errno == EINTR);                                                     \
     __result;                                                                                      \
   }))
@@ -37,14 +37,14 @@ int xasprintf (char **ret, const char *fmt, ...) __attribute__ ((format (printf,
 static inline void
 cleanup_freep (void *p)
 {
-  void **pp = (void **) p;
+  void **pp = (void **)p;
   free (*pp);
 }
 
 static inline void
 cleanup_closep (void *p)
 {
-  int *fd = (int *) p;
+  int *fd = (int *)p;
   if (*fd >= 0)
     {
       int saved = errno;
@@ -56,7 +56,7 @@ cleanup_closep (void *p)
 static inline void
 cleanup_filep (void *p)
 {
-  FILE **f = (FILE **) p;
+  FILE **f = (FILE **)p;
   if (*f)
     fclose (*f);
 }
@@ -64,7 +64,7 @@ cleanup_filep (void *p)
 static inline void
 cleanup_dirp (void *p)
 {
-  DIR **d = (DIR **) p;
+  DIR **d = (DIR **)p;
   if (*d)
     closedir (*d);
 }
@@ -79,7 +79,7 @@ void cleanup_strvp (void *p);
 
 /* Hand ownership of a pointer or descriptor to the caller.  */
 #define steal_pointer(pp)                                                                          \
-  (__extension__ ({                                                                                \
+  (__extension__({                                                                                 \
     __typeof__ (*(pp)) _ptr = *(pp);                                                               \
     *(pp) = NULL;                                                                                  \
     _ptr;                                                                                          \
