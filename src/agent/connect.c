@@ -206,6 +206,26 @@ connect_stream_deadline_ms (struct connect_stream *s)
   return now >= s->deadline ? 0 : (long)((s->deadline - now) / 1000000ULL);
 }
 
+bool
+connect_stream_wait_drained (struct connect_stream *s, size_t max, long timeout_ms)
+{
+  unsigned long long until
+      = timeout_ms < 0 ? 0 : now_ns () + (unsigned long long)timeout_ms * 1000000ULL;
+  bool ok = true;
+
+  pthread_mutex_lock (&s->mu);
+  while (ok && s->len > max && !s->closed && !s->ended)
+    {
+      struct timespec ts = { (time_t)(until / 1000000000ULL), (long)(until % 1000000000ULL) };
+      if (until == 0)
+        pthread_cond_wait (&s->cv, &s->mu);
+      else if (pthread_cond_timedwait (&s->cv, &s->mu, &ts) == ETIMEDOUT)
+        ok = s->len <= max;
+    }
+  pthread_mutex_unlock (&s->mu);
+  return ok;
+}
+
 void
 connect_stream_ref (struct connect_stream *s)
 {
@@ -236,6 +256,10 @@ wait_for_data (struct connect_stream *s)
 {
   unsigned long long tick = now_ns () + (unsigned long long)s->keepalive_s * 1000000000ULL;
 
+  /* A stream that never idles must still end at its deadline.  */
+  if (s->deadline && !s->ended && now_ns () >= s->deadline)
+    end_locked (s, json_pack ("{s:s, s:s}", "code", "deadline_exceeded", "message",
+                              "context deadline exceeded"));
   while (s->len == 0 && !s->ended)
     {
       unsigned long long until = tick;
@@ -274,6 +298,7 @@ stream_read (void *cls, uint64_t pos, char *out, size_t max)
   memcpy (out, s->buf, n);
   memmove (s->buf, s->buf + n, s->len - n);
   s->len -= n;
+  pthread_cond_broadcast (&s->cv); /* producers in connect_stream_wait_drained */
   pthread_mutex_unlock (&s->mu);
   return (ssize_t)n;
 }

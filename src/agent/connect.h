@@ -45,6 +45,12 @@ void connect_stream_end (struct connect_stream *s, const char *code, const char 
 /* True once the client disconnected or the stream ended.  */
 bool connect_stream_closed (struct connect_stream *s);
 
+/* Block while more than MAX bytes wait to be sent, until the client took
+   them, the stream closed or ended, or TIMEOUT_MS passed (-1: no limit).
+   Returns false on timeout.  Producers use it to hold a fast source back
+   to the client's pace instead of buffering without bound.  */
+bool connect_stream_wait_drained (struct connect_stream *s, size_t max, long timeout_ms);
+
 /* Milliseconds until the stream's deadline (-1: none).  */
 long connect_stream_deadline_ms (struct connect_stream *s);
 
