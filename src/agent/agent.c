@@ -152,10 +152,11 @@ start_envd (void)
   struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons (AGENT_ENVD_PORT) };
 
   addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-  return MHD_start_daemon (
-      MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL,
-      NULL, envd_handler, NULL, MHD_OPTION_SOCK_ADDR, &addr, MHD_OPTION_NOTIFY_COMPLETED,
-      http_request_completed, NULL, MHD_OPTION_CONNECTION_LIMIT, 4096, MHD_OPTION_END);
+  return MHD_start_daemon (MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD
+                               | MHD_USE_POLL | MHD_USE_ERROR_LOG,
+                           0, NULL, NULL, envd_handler, NULL, MHD_OPTION_SOCK_ADDR, &addr,
+                           MHD_OPTION_NOTIFY_COMPLETED, http_request_completed, NULL,
+                           MHD_OPTION_CONNECTION_LIMIT, 4096, MHD_OPTION_END);
 }
 
 static void

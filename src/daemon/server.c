@@ -107,7 +107,7 @@ server_start (const struct hutchd_config *config, hutch_error_t *err)
 {
   struct sockaddr_storage addr;
   socklen_t len;
-  unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD
+  unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL
                    | MHD_USE_ERROR_LOG | MHD_ALLOW_UPGRADE;
   int r;
 
