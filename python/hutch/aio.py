@@ -8,9 +8,8 @@ the output arrives.  Cancelling an awaiting task aborts its HTTP stream.
 import asyncio
 import inspect
 import threading
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Union
 
-from . import _api
 from ._http import AbortToken
 from .commands import CommandHandle, Commands, DEFAULT_TIMEOUT as COMMAND_TIMEOUT, _timeout
 from .exceptions import SandboxException

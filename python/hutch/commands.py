@@ -162,6 +162,7 @@ class CommandHandle:
                         on_pty(pty)
         except BaseException as e:  # handed to wait()
             self._exc = e
+            self._stream.close()
         finally:
             self._done.set()
 

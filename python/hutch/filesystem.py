@@ -1,7 +1,5 @@
 """sandbox.files: the sandbox's filesystem, through envd's /files (upload,
 download; streamed both ways) and its filesystem.Filesystem Connect service."""
-import io
-import os
 import urllib.parse
 import uuid
 from typing import IO, Any, Dict, Iterator, List, Optional, Union
@@ -185,10 +183,13 @@ class Filesystem:
         """Write several files in one request: a list of {'path', 'data'}."""
         if not files:
             return []
+        files = list(files)
+        for f in files:
+            if not isinstance(f, dict) or not isinstance(f.get("path"), str) or not f["path"] or "data" not in f:
+                raise InvalidArgumentException("each file is a dict with a non-empty 'path' and 'data'")
         boundary = "hutch" + uuid.uuid4().hex
         h = self._envd.headers()
         h["Content-Type"] = f"multipart/form-data; boundary={boundary}"
-        files = list(files)
         resp = self._envd.endpoint.request("POST", _query(None, user), _multipart(files, boundary), h,
                                            self._envd.timeout(request_timeout))
         return self._written(resp, ", ".join(f.get("path", "?") for f in files))

@@ -9,7 +9,7 @@ from ._config import JUPYTER_PORT, ConnectionConfig
 from ._http import Broken, DeadlineExceeded, dumps
 from ._rpc import EnvdClient, envd_error
 from .commands import Commands
-from .exceptions import (InvalidArgumentException, NotFoundException, SandboxException,
+from .exceptions import (InvalidArgumentException, SandboxException,
                          SandboxNotFoundException, TemplateException, TimeoutException)
 from .filesystem import Filesystem
 from .models import (Context, Execution, ExecutionError, OutputMessage, Result, SandboxInfo,

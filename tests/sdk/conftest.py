@@ -1,6 +1,5 @@
 """Fixtures for the SDK tests: one real hutchd for the session, the
 package imported from python/, a clean environment for every test."""
-import os
 import sys
 import time
 import uuid

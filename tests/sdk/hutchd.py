@@ -45,7 +45,8 @@ def _mounts_under(path: str):
 
 
 class Hutchd:
-    def __init__(self):
+    def __init__(self, extra_args=()):
+        self.extra_args = list(extra_args)
         self.bin = binary()
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -65,7 +66,7 @@ class Hutchd:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [str(self.bin), "--listen", f"127.0.0.1:{self.port}", "--data-dir", self.data_dir,
-                 "--api-key", self.api_key],
+                 "--api-key", self.api_key] + self.extra_args,
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
         last = ""
         for _ in range(HEALTH_ATTEMPTS):

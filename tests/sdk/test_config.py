@@ -1,7 +1,6 @@
 """Configuration, the package's shape and the failure paths that need no
 sandbox: no key, wrong key, no server."""
 import ast
-import pathlib
 import sys
 
 import pytest

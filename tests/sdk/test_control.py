@@ -226,3 +226,22 @@ def test_request_timeout(sandbox):
     t0 = time.monotonic()
     info = sandbox.get_info(request_timeout=5)
     assert info.sandbox_id == sandbox.sandbox_id and time.monotonic() - t0 < 5
+
+
+def test_rate_limit(server, tmp_path, monkeypatch):
+    """A hutchd allowed one sandbox answers 429 to the second create."""
+    import json
+    from hutch import RateLimitException
+    from hutchd import Hutchd
+    config = tmp_path / "hutchd.json"
+    config.write_text(json.dumps({"maxSandboxes": 1}))
+    small = Hutchd(["--config", str(config)]).start()
+    try:
+        monkeypatch.setenv("HUTCH_API_URL", small.url)
+        monkeypatch.setenv("HUTCH_API_KEY", small.api_key)
+        with Sandbox.create() as first:
+            with pytest.raises(RateLimitException, match="429"):
+                Sandbox.create()
+            assert first.is_running()
+    finally:
+        small.stop()
