@@ -177,3 +177,17 @@ def test_killed(server):
             await sbx.commands.run("true")
         assert await sbx.close() is False
     run(main())
+
+
+def test_gather(server):
+    async def one(i):
+        async with await AsyncSandbox.create() as sbx:
+            r = await sbx.commands.run(f"echo {i}; sleep 0.5")
+            return r.stdout
+
+    async def main():
+        t0 = time.monotonic()
+        out = await asyncio.gather(*(one(i) for i in range(8)))
+        assert out == [f"{i}\n" for i in range(8)]
+        assert time.monotonic() - t0 < 4  # concurrent, not one after another
+    run(main())

@@ -164,3 +164,26 @@ def test_disconnect_keeps_running(sandbox):
     h = sandbox.commands.run("sleep 1; echo kept > /tmp/kept", background=True)
     h.disconnect()
     wait_until(lambda: sandbox.files.exists("/tmp/kept"), what="the disconnected command to finish")
+
+
+def test_concurrent_use(sandbox):
+    """One Sandbox object used from several threads at once (shared keep-alive pool)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def work(i):
+        sandbox.files.write(f"/tmp/conc/{i}", str(i))
+        return sandbox.commands.run(f"cat /tmp/conc/{i}; sleep 0.2").stdout
+
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(work, range(16))) == [str(i) for i in range(16)]
+
+
+def test_wrong_access_token(sandbox):
+    from hutch import AuthenticationException
+    other = Sandbox.connect(sandbox.sandbox_id)
+    other._envd.token = "not-the-token"
+    with pytest.raises(AuthenticationException):
+        other.commands.run("true")
+    with pytest.raises(AuthenticationException):
+        other.files.list("/tmp")
+    assert sandbox.commands.run("true").exit_code == 0
