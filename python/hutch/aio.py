@@ -552,9 +552,10 @@ class AsyncSandbox:
         return execution
 
     async def validate_code(self, code: str, language: Optional[str] = None,
-                            request_timeout: Optional[float] = None,
+                            context: Optional[Context] = None, request_timeout: Optional[float] = None,
                             raise_on_error: bool = False) -> ValidationResult:
-        return await _in_thread(self._sync.validate_code, code, language, request_timeout, raise_on_error)
+        return await _in_thread(self._sync.validate_code, code, language, context, request_timeout,
+                                raise_on_error)
 
     async def create_code_context(self, cwd: Optional[str] = None, language: Optional[str] = None,
                                   request_timeout: Optional[float] = None) -> Context:

@@ -393,16 +393,22 @@ class Sandbox:
         return execution
 
     def validate_code(self, code: str, language: Optional[str] = None,
-                      request_timeout: Optional[float] = None,
+                      context: Optional[Context] = None, request_timeout: Optional[float] = None,
                       raise_on_error: bool = False) -> ValidationResult:
-        """Check that CODE parses, without running anything.  Returns a
+        """Check that CODE parses, without running anything, with the parser
+        of LANGUAGE's default context or of CONTEXT (not both).  Returns a
         ValidationResult (truthy when valid; else .error has name, value and
         line); raise_on_error=True raises CodeExecutionError instead."""
         if not isinstance(code, str):
             raise InvalidArgumentException("code must be a string")
+        if language and context:
+            raise InvalidArgumentException(
+                "You can provide context or language, but not both at the same time.")
         body: Dict[str, Any] = {"code": code}
         if language:
             body["language"] = language
+        if context:
+            body["context_id"] = context.id if isinstance(context, Context) else context
         resp = self._jupyter("POST", "/validate", body, request_timeout)
         result = _interp.validation(resp.json_or_none(), code)
         if raise_on_error:

@@ -202,6 +202,11 @@ def test_validate_code(sandbox):
     # Validation runs nothing.
     assert sandbox.run_code("x_validated").error.name == "NameError"
     assert sandbox.validate_code("undeclared_name_is_fine_syntax").valid
+    ctx = sandbox.create_code_context()
+    assert sandbox.validate_code("1 +", context=ctx).valid is False
+    assert sandbox.validate_code("1 + 1", context=ctx).valid
+    with pytest.raises(InvalidArgumentException):
+        sandbox.validate_code("1", language="python", context=ctx)
 
 
 def test_result_repr_without_server():
