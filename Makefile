@@ -13,7 +13,7 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes 
 BASE_CFLAGS := -std=gnu17 -Isrc $(WARN) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 NET_CFLAGS := $(shell pkg-config --cflags $(NET_PKGS) 2>/dev/null)
-NET_LIBS := $(shell pkg-config --libs $(NET_PKGS) 2>/dev/null) -lhttp_parser -lpthread
+NET_LIBS := $(shell pkg-config --libs $(NET_PKGS) 2>/dev/null) -lhttp_parser -lz -lpthread
 OPT_CFLAGS := -O2 -g
 SAN_CFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
