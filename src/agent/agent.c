@@ -9,6 +9,7 @@
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -126,7 +127,9 @@ authorize (struct MHD_Connection *conn, const struct http_route *route)
   bool ok;
 
   agent_lock ();
-  ok = agent.access_token == NULL || (given && strcmp (given, agent.access_token) == 0);
+  ok = agent.access_token == NULL
+       || (given && strlen (given) == strlen (agent.access_token)
+           && CRYPTO_memcmp (given, agent.access_token, strlen (given)) == 0);
   agent_unlock ();
   if (!ok)
     http_send_json (conn, MHD_HTTP_UNAUTHORIZED,
@@ -155,6 +158,8 @@ start_envd (void)
   return MHD_start_daemon (MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD
                                | MHD_USE_POLL | MHD_USE_ERROR_LOG,
                            0, NULL, NULL, envd_handler, NULL, MHD_OPTION_SOCK_ADDR, &addr,
+                           MHD_OPTION_UNESCAPE_CALLBACK, http_unescape, NULL,
+                           MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)256 * 1024,
                            MHD_OPTION_NOTIFY_COMPLETED, http_request_completed, NULL,
                            MHD_OPTION_CONNECTION_LIMIT, 4096, MHD_OPTION_END);
 }

@@ -108,6 +108,52 @@ start_request (const struct http_server *server, struct MHD_Connection *conn, co
   return server->not_found (conn, method, url);
 }
 
+/* A body announced larger than the route takes is refused before it is
+   read.  */
+static bool
+declared_too_large (struct http_req *req)
+{
+  const char *cl = http_header (req->conn, MHD_HTTP_HEADER_CONTENT_LENGTH);
+  size_t limit = req->route->max_body ? req->route->max_body : DEFAULT_MAX_BODY;
+  unsigned long long n;
+  char *end;
+
+  if (cl == NULL || req->route->upload)
+    return false;
+  n = strtoull (cl, &end, 10);
+  return *end == '\0' && n > limit;
+}
+
+/* Body bytes: to the route's upload callback, or into req->body.  Once
+   either refuses, the rest of the body is read and dropped, and the answer
+   comes at the end (a response queued halfway through an upload is not
+   reliably delivered).  */
+static void
+take_body (struct http_req *req, const char *data, size_t size)
+{
+  if (req->body_refused)
+    return;
+  if (req->route->upload ? !req->route->upload (req, data, size) : !append_body (req, data, size))
+    req->body_refused = true;
+}
+
+static enum MHD_Result
+finish_request (struct http_req *req)
+{
+  bool responded = req->responded;
+
+  req->responded = true;
+  if (responded)
+    return MHD_YES;
+  if (req->body_too_large)
+    return http_send_error (req->conn, MHD_HTTP_CONTENT_TOO_LARGE,
+                            "request body too large (at most %zu bytes)",
+                            req->route->max_body ? req->route->max_body : DEFAULT_MAX_BODY);
+  if (req->route->upload && !req->body_refused)
+    req->route->upload (req, NULL, 0);
+  return req->route->handle (req);
+}
+
 enum MHD_Result
 http_dispatch (const struct http_server *server, struct MHD_Connection *conn, const char *url,
                const char *method, const char *upload_data, size_t *upload_data_size,
@@ -116,34 +162,24 @@ http_dispatch (const struct http_server *server, struct MHD_Connection *conn, co
   struct http_req *req = *con_cls;
 
   if (req == NULL)
-    return start_request (server, conn, url, method, con_cls);
-  if (req->responded)
     {
-      *upload_data_size = 0; /* discard the rest of the body */
-      return MHD_YES;
+      enum MHD_Result r = start_request (server, conn, url, method, con_cls);
+      req = *con_cls;
+      if (!req->responded && declared_too_large (req))
+        {
+          req->body_too_large = true;
+          return finish_request (req);
+        }
+      return r;
     }
   if (*upload_data_size > 0)
     {
-      bool ok = req->route->upload ? req->route->upload (req, upload_data, *upload_data_size)
-                                   : append_body (req, upload_data, *upload_data_size);
+      if (!req->responded)
+        take_body (req, upload_data, *upload_data_size);
       *upload_data_size = 0;
-      if (!ok && !req->responded)
-        {
-          req->responded = true;
-          if (req->body_too_large)
-            return http_send_error (conn, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large");
-          return MHD_NO;
-        }
       return MHD_YES;
     }
-  if (req->route->upload && !req->route->upload (req, NULL, 0))
-    {
-      bool sent = req->responded;
-      req->responded = true;
-      return sent ? MHD_YES : MHD_NO;
-    }
-  req->responded = true;
-  return req->route->handle (req);
+  return finish_request (req);
 }
 
 void
@@ -213,6 +249,41 @@ http_send_empty (struct MHD_Connection *conn, unsigned status)
   return http_queue (conn, status, response);
 }
 
+/* Length of the valid UTF-8 sequence at S, or 0.  */
+static size_t
+utf8_char_len (const unsigned char *s)
+{
+  size_t n = s[0] < 0x80             ? 1
+             : (s[0] & 0xe0) == 0xc0 ? 2
+             : (s[0] & 0xf0) == 0xe0 ? 3
+             : (s[0] & 0xf8) == 0xf0 ? 4
+                                     : 0;
+  if (n == 0 || (n == 2 && s[0] < 0xc2) || (n == 4 && s[0] > 0xf4))
+    return 0;
+  for (size_t i = 1; i < n; i++)
+    if ((s[i] & 0xc0) != 0x80)
+      return 0;
+  return n;
+}
+
+/* Messages quote what clients sent: replace what is not UTF-8 (JSON
+   cannot carry it) and control characters by '?'.  */
+static void
+sanitize (char *s)
+{
+  unsigned char *p = (unsigned char *)s;
+  while (*p)
+    {
+      size_t n = utf8_char_len (p);
+      if (n == 0 || (n == 1 && *p < 0x20))
+        {
+          *p++ = '?';
+          continue;
+        }
+      p += n;
+    }
+}
+
 enum MHD_Result
 http_send_error (struct MHD_Connection *conn, unsigned status, const char *fmt, ...)
 {
@@ -222,6 +293,7 @@ http_send_error (struct MHD_Connection *conn, unsigned status, const char *fmt, 
   va_start (ap, fmt);
   vsnprintf (message, sizeof message, fmt, ap);
   va_end (ap);
+  sanitize (message);
   return http_send_json (conn, status,
                          json_pack ("{s:i, s:s}", "code", (int)status, "message", message));
 }
@@ -259,4 +331,34 @@ http_body_json (struct http_req *req)
       return NULL;
     }
   return v;
+}
+
+static int
+hex_digit (char c)
+{
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  c = (char)(c | 0x20);
+  return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+size_t
+http_unescape (void *cls, struct MHD_Connection *conn, char *s)
+{
+  char *out = s;
+
+  for (char *in = s; *in; in++)
+    {
+      int hi, lo;
+      if (in[0] == '%' && (hi = hex_digit (in[1])) >= 0 && (lo = hex_digit (in[2])) >= 0
+          && (hi | lo) != 0)
+        {
+          *out++ = (char)(hi * 16 + lo);
+          in += 2;
+        }
+      else
+        *out++ = *in;
+    }
+  *out = '\0';
+  return (size_t)(out - s);
 }

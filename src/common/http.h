@@ -21,7 +21,9 @@ struct http_route
   enum MHD_Result (*handle) (struct http_req *req);
   /* Optional: receives the body as it arrives instead of buffering it;
      called with size 0 once at the end, before handle.  Returns false to
-     abort the request (after queueing a response itself if it wants).  */
+     refuse the rest of the body, which is then read and dropped; handle
+     still runs at the end and answers (it must not queue a response from
+     here: one queued halfway through an upload is not reliably sent).  */
   bool (*upload) (struct http_req *req, const char *data, size_t size);
   size_t max_body; /* 0: 1 MiB */
   bool open;       /* needs no authorization */
@@ -47,8 +49,9 @@ struct http_req
   char *body;
   size_t body_len;
   bool body_too_large;
-  bool responded; /* a response was queued (by upload, for instance) */
-  void *state;    /* owned by the route; freed with free_state */
+  bool body_refused; /* the upload callback or the size limit said no */
+  bool responded;    /* a response was queued (by upload, for instance) */
+  void *state;       /* owned by the route; freed with free_state */
   void (*free_state) (void *state);
 };
 
@@ -85,6 +88,11 @@ extern __thread unsigned http_last_status;
 /* Queue RESPONSE with STATUS, adding CORS headers; destroys RESPONSE.  */
 enum MHD_Result http_queue (struct MHD_Connection *conn, unsigned status,
                             struct MHD_Response *response);
+
+/* libmicrohttpd's MHD_OPTION_UNESCAPE_CALLBACK: percent-decoding that
+   leaves "%00" as it is, so that no path or argument is cut short by an
+   encoded NUL.  */
+size_t http_unescape (void *cls, struct MHD_Connection *conn, char *s);
 
 /* Add permissive CORS headers to RESPONSE.  */
 void http_add_cors (struct MHD_Response *response);

@@ -218,10 +218,11 @@ set_timeout (struct http_req *req)
 
   if (body == NULL)
     return MHD_YES;
-  if (json_object_get (body, "timeout") == NULL)
+  if (!json_is_integer (json_object_get (body, "timeout")))
     {
       json_decref (body);
-      return http_send_error (req->conn, MHD_HTTP_BAD_REQUEST, "`timeout` is required");
+      return http_send_error (req->conn, MHD_HTTP_BAD_REQUEST,
+                              "`timeout` (an integer number of seconds) is required");
     }
   ok = get_timeout (req, body, "timeout", 0, 0, &timeout);
   json_decref (body);
