@@ -32,7 +32,7 @@ SAN_LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/asan/obj/%.o)
 SAN_CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/asan/obj/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/asan/tests/%)
 
-.PHONY: all deps test unit e2e bench format format-check clean run
+.PHONY: all deps test unit e2e api compat bench format format-check clean run
 
 all: $(BUILD)/hutch $(BUILD)/hutchd $(BUILD)/probe
 
@@ -88,14 +88,24 @@ $(BUILD)/asan/tests/%: tests/unit/%.c $(BUILD)/asan/libhutch.a
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t --verbose=0; done
 
+# The integration suites run the sanitizer builds of the real binaries.
 e2e: all $(BUILD)/asan/hutch
 	cd tests/e2e && $(PYTHON) -m pytest -q
 
+api: all $(BUILD)/asan/hutchd
+	cd tests/api && HUTCHD_BIN=$(abspath $(BUILD)/asan/hutchd) $(PYTHON) -m pytest -q
+
+compat: all $(BUILD)/asan/hutchd
+	cd tests/compat && npm ci --no-audit --no-fund --loglevel=error \
+	  && HUTCHD_BIN=$(abspath $(BUILD)/asan/hutchd) node --test
+
 test: deps
 	$(MAKE) format-check
-	$(MAKE) all
+	$(MAKE) all $(BUILD)/asan/hutch $(BUILD)/asan/hutchd
 	$(MAKE) unit
 	$(MAKE) e2e
+	$(MAKE) api
+	$(MAKE) compat
 
 bench: all $(BUILD)/bench-spawn
 	sh bench/run.sh
@@ -109,10 +119,10 @@ format:
 format-check:
 	clang-format --dry-run --Werror $(FORMATTED)
 
-# Until hutchd lands: prepare the data directory and the default template.
+# Set up and start the server in the foreground (Ctrl-C stops it).
+HUTCHD_LISTEN ?= 127.0.0.1:3000
 run: deps all
-	build/hutch gc
-	@echo "hutch is ready: try  build/hutch run -- python3 -c 'print(1+1)'"
+	build/hutchd --listen $(HUTCHD_LISTEN)
 
 clean:
 	rm -rf $(BUILD)

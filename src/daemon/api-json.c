@@ -21,12 +21,18 @@ rfc3339 (long long ms, char *out, size_t size)
   snprintf (out + n, size - n, ".%03dZ", (int)(ms % 1000));
 }
 
+static json_t *
+token_json (const struct sbx *s)
+{
+  return *s->access_token ? json_string (s->access_token) : json_null ();
+}
+
 json_t *
 api_sandbox_json (const struct sbx *s)
 {
-  return json_pack ("{s:s, s:s, s:s, s:s, s:s, s:n, s:n, s:s}", "templateID", s->template_id,
+  return json_pack ("{s:s, s:s, s:s, s:s, s:o, s:n, s:n, s:s}", "templateID", s->template_id,
                     "sandboxID", s->id, "clientID", CLIENT_ID, "envdVersion", AGENT_VERSION,
-                    "envdAccessToken", s->access_token, "trafficAccessToken", "domain", "alias",
+                    "envdAccessToken", token_json (s), "trafficAccessToken", "domain", "alias",
                     s->alias);
 }
 
@@ -37,7 +43,7 @@ api_sandbox_detail_json (const struct sbx *s)
 
   rfc3339 (s->started_ms, started, sizeof started);
   rfc3339 (s->end_ms, end, sizeof end);
-  return json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:s, s:s, s:O}",
+  return json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:s, s:o, s:O}",
                     "templateID", s->template_id, "sandboxID", s->id, "clientID", CLIENT_ID,
                     "alias", s->alias, "startedAt", started, "endAt", end, "envdVersion",
                     AGENT_VERSION, "cpuCount", s->cpu_count, "memoryMB", s->memory_mb, "diskSizeMB",

@@ -75,7 +75,7 @@ bad:
 }
 
 static enum MHD_Result
-create (struct http_req *req, long long default_timeout, long long min_timeout)
+create (struct http_req *req, long long default_timeout, long long min_timeout, bool v1)
 {
   cleanup_error hutch_error_t err = NULL;
   json_t *body = http_body_json (req), *metadata, *env;
@@ -101,7 +101,9 @@ create (struct http_req *req, long long default_timeout, long long min_timeout)
                                     .env_vars = env,
                                     .cpu_count = cfg->cpu_count,
                                     .memory_mb = cfg->memory_mb,
-                                    .disk_mb = cfg->disk_mb };
+                                    .disk_mb = cfg->disk_mb,
+                                    .insecure
+                                    = v1 && json_is_false (json_object_get (body, "secure")) };
       if (registry_create (&spec, &s, &err) == 0)
         {
           r = http_send_json (req->conn, MHD_HTTP_CREATED, api_sandbox_json (s));
@@ -125,13 +127,13 @@ create (struct http_req *req, long long default_timeout, long long min_timeout)
 static enum MHD_Result
 create_v1 (struct http_req *req)
 {
-  return create (req, 15, 0);
+  return create (req, 15, 0, true);
 }
 
 static enum MHD_Result
 create_v2 (struct http_req *req)
 {
-  return create (req, cfg->default_timeout_s, 1);
+  return create (req, cfg->default_timeout_s, 1, false);
 }
 
 /* Connect: a running sandbox has its end extended (200); a paused one is

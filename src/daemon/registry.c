@@ -268,8 +268,10 @@ random_chars (char *out, size_t n, const char *alphabet)
 static char *
 agent_init_json (const struct sbx *s, json_t *env_vars)
 {
-  json_t *init = json_pack ("{s:s, s:s}", "accessToken", s->access_token, "defaultUser", "user");
+  json_t *init = json_pack ("{s:s}", "defaultUser", "user");
   char *text;
+  if (*s->access_token)
+    json_object_set_new (init, "accessToken", json_string (s->access_token));
   if (json_is_object (env_vars))
     json_object_set (init, "envVars", env_vars);
   text = json_dumps (init, JSON_COMPACT);
@@ -285,7 +287,8 @@ new_record (const struct sandbox_spec *spec)
   s->refs = 2; /* the table's and the caller's */
   s->pidfd = s->netns_fd = -1;
   random_chars (s->id, 20, "abcdefghijklmnopqrstuvwxyz0123456789");
-  random_chars (s->access_token, 40, "0123456789abcdef");
+  if (!spec->insecure)
+    random_chars (s->access_token, 40, "0123456789abcdef");
   snprintf (s->template_id, sizeof s->template_id, "%s", spec->template_id);
   snprintf (s->alias, sizeof s->alias, "%s", spec->template_id);
   s->metadata = spec->metadata ? json_deep_copy (spec->metadata) : json_object ();

@@ -16,10 +16,10 @@ struct sbx
   char id[65];
   char template_id[64];
   char alias[64];
-  json_t *metadata; /* object of strings */
-  char access_token[65];
-  long long started_ms; /* unix ms */
-  long long end_ms;     /* unix ms: the sandbox ends then */
+  json_t *metadata;      /* object of strings */
+  char access_token[65]; /* empty: envd asks for none */
+  long long started_ms;  /* unix ms */
+  long long end_ms;      /* unix ms: the sandbox ends then */
   int cpu_count;
   int memory_mb;
   int disk_mb;
@@ -47,6 +47,7 @@ struct sandbox_spec
   int cpu_count;
   int memory_mb;
   int disk_mb;
+  bool insecure; /* v1 `secure: false`: envd asks for no access token */
 };
 
 int registry_init (const struct registry_limits *limits, hutch_error_t *err);

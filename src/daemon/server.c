@@ -5,19 +5,23 @@
 #include "libhutch/log.h"
 #include "libhutch/util.h"
 #include "proxy.h"
-void *proxy_uri_log (void *cls, const char *uri, struct MHD_Connection *conn);
+#include "watchdog.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <string.h>
 
+/* Silence allowed on a connection, and the time a control-plane request
+   has to arrive whole.  */
 #define CONNECTION_TIMEOUT_S 120
+#define REQUEST_TIMEOUT_S 60
 
 enum conn_kind
 {
   KIND_API,
   KIND_PROXY,
+  KIND_REFUSED, /* answered at once; the rest is read and dropped */
 };
 
 /* Per request: which side serves it and that side's own state.  */
@@ -33,7 +37,21 @@ struct conn_state
 };
 
 static struct MHD_Daemon *daemon_handle;
+
+/* Set by uri_log for the request this thread is about to handle.  */
+static __thread bool target_has_nul;
 static const struct hutchd_config *cfg;
+
+/* libmicrohttpd ends the request target at a raw NUL byte without
+   telling, so "/sandboxes/ID\0junk" would name sandbox ID.  It splits the
+   request line at its last space first, so the version ("HTTP/1.1")
+   follows the target's terminating NUL unless an earlier NUL cut it.  */
+static void *
+uri_log (void *cls, const char *uri, struct MHD_Connection *conn)
+{
+  target_has_nul = strncmp (uri + strlen (uri) + 1, "HTTP/", 5) != 0;
+  return proxy_uri_log (cls, uri, conn);
+}
 
 static enum MHD_Result
 handler (void *cls, struct MHD_Connection *conn, const char *url, const char *method,
@@ -48,9 +66,23 @@ handler (void *cls, struct MHD_Connection *conn, const char *url, const char *me
       snprintf (st->method, sizeof st->method, "%s", method);
       st->url = xstrdup (url);
       if (proxy_target (conn, cfg->domain, st->id, sizeof st->id, &st->port))
-        st->kind = KIND_PROXY;
+        {
+          st->kind = KIND_PROXY;
+          watchdog_disarm (conn);
+        }
       *con_cls = st;
       http_last_status = 0;
+      if (target_has_nul)
+        {
+          st->kind = KIND_REFUSED;
+          return http_send_error (conn, MHD_HTTP_BAD_REQUEST,
+                                  "the request target contains a NUL byte");
+        }
+    }
+  if (st->kind == KIND_REFUSED)
+    {
+      *upload_data_size = 0;
+      return MHD_YES;
     }
   if (st->kind == KIND_PROXY)
     return proxy_handle (conn, st->id, st->port, url, method, version, upload_data,
@@ -66,7 +98,9 @@ completed (void *cls, struct MHD_Connection *conn, void **con_cls,
 
   if (st == NULL)
     return;
-  if (st->kind == KIND_PROXY)
+  if (st->kind == KIND_REFUSED)
+    log_info ("%s (a target with a NUL byte) 400", st->method);
+  else if (st->kind == KIND_PROXY)
     {
       proxy_completed (&st->inner);
       log_info ("%s %s -> sandbox %s:%d %u %.1f ms", st->method, st->url, st->id, st->port,
@@ -81,6 +115,7 @@ completed (void *cls, struct MHD_Connection *conn, void **con_cls,
   free (st->url);
   free (st);
   *con_cls = NULL;
+  watchdog_rearm (conn);
 }
 
 static int
@@ -115,13 +150,17 @@ server_start (const struct hutchd_config *config, hutch_error_t *err)
   api_init (config);
   if ((r = resolve (config->listen_host, config->listen_port, &addr, &len, err)) < 0)
     return r;
+  if (watchdog_start (REQUEST_TIMEOUT_S) < 0)
+    return hutch_make_error (err, EAGAIN, "start the request watchdog");
   if (addr.ss_family == AF_INET6)
     flags |= MHD_USE_IPv6;
   daemon_handle = MHD_start_daemon (
       flags, (uint16_t)config->listen_port, NULL, NULL, handler, NULL, MHD_OPTION_SOCK_ADDR, &addr,
-      MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
-      (unsigned)CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT, 8192U,
-      MHD_OPTION_URI_LOG_CALLBACK, proxy_uri_log, NULL, MHD_OPTION_END);
+      MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_UNESCAPE_CALLBACK, http_unescape, NULL,
+      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)256 * 1024, MHD_OPTION_NOTIFY_COMPLETED,
+      completed, NULL, MHD_OPTION_NOTIFY_CONNECTION, watchdog_notify, NULL,
+      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT,
+      8192U, MHD_OPTION_URI_LOG_CALLBACK, uri_log, NULL, MHD_OPTION_END);
   if (daemon_handle == NULL)
     return hutch_make_error (err, EADDRINUSE, "cannot listen on %s:%d", config->listen_host,
                              config->listen_port);
@@ -134,4 +173,5 @@ server_stop (void)
   if (daemon_handle)
     MHD_stop_daemon (daemon_handle);
   daemon_handle = NULL;
+  watchdog_stop ();
 }
