@@ -48,7 +48,7 @@ api_sandbox_detail_json (const struct sbx *s)
                     "alias", s->alias, "startedAt", started, "endAt", end, "envdVersion",
                     AGENT_VERSION, "cpuCount", s->cpu_count, "memoryMB", s->memory_mb, "diskSizeMB",
                     s->disk_mb, "state", s->paused ? "paused" : "running", "envdAccessToken",
-                    s->access_token, "metadata", s->metadata);
+                    token_json (s), "metadata", s->metadata);
 }
 
 static int
