@@ -57,6 +57,8 @@ def test_create_options(server, tag):
 def test_create_not_secure(server):
     with Sandbox.create(secure=False) as sbx:
         assert sbx.is_running()
+        assert sbx.commands.run("echo open").stdout == "open\n"
+        assert sbx.files.write("/tmp/o", "o").path == "/tmp/o"
 
 
 def test_unknown_template(server):
