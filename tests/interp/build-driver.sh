@@ -1,0 +1,16 @@
+#!/bin/sh
+# Build build/interp-driver (tests/interp/interp-driver.c with src/interp
+# and what it needs).  CFLAGS adds flags, e.g. the sanitizers:
+#   CFLAGS='-O1 -g -fsanitize=address,undefined' tests/interp/build-driver.sh
+# pyzygote.c is left out: Python kernels then start from the python3
+# kernelspec.
+set -e
+cd "$(dirname "$0")/../.."
+mkdir -p build
+PKGS="libmicrohttpd jansson libzmq libcrypto libseccomp"
+# shellcheck disable=SC2046
+exec ${CC:-gcc} -std=gnu17 -Isrc -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+  -Wmissing-prototypes -Wformat=2 -Wvla -Wwrite-strings -Wno-unused-parameter \
+  $(pkg-config --cflags $PKGS) ${CFLAGS:--O2 -g} -o "${OUT:-build/interp-driver}" \
+  tests/interp/interp-driver.c $(ls src/interp/*.c | grep -v pyzygote) src/common/http.c \
+  src/agent/users.c src/libhutch/*.c $(pkg-config --libs $PKGS) -lpthread

@@ -1,0 +1,79 @@
+/* interp-driver: the code-interpreter server (src/interp) on the host,
+   outside any sandbox, for tests.  It stands in for the agent: the
+   sandbox-wide variables, the user kernels run as ($TEST_USER, else the
+   caller), and the reaping pid 1 does.
+
+     HUTCH_INTERP_PORT=PORT HUTCH_INTERP_DIR=DIR build/interp-driver
+
+   SIGTERM or SIGINT kills the kernels and exits.  */
+#define _GNU_SOURCE
+#include "agent/agent.h"
+#include "interp/contexts.h"
+#include "interp/interp.h"
+#include "libhutch/log.h"
+#include "libhutch/util.h"
+
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/wait.h>
+
+struct agent_state agent;
+static pthread_mutex_t agent_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void
+agent_lock (void)
+{
+  pthread_mutex_lock (&agent_mu);
+}
+
+void
+agent_unlock (void)
+{
+  pthread_mutex_unlock (&agent_mu);
+}
+
+static void *
+reaper (void *arg)
+{
+  sigset_t chld;
+  int sig;
+
+  sigemptyset (&chld);
+  sigaddset (&chld, SIGCHLD);
+  for (;;)
+    {
+      sigwait (&chld, &sig);
+      while (waitpid (-1, NULL, WNOHANG) > 0)
+        ;
+    }
+  return NULL;
+}
+
+int
+main (void)
+{
+  const char *user = getenv ("TEST_USER");
+  sigset_t set;
+  pthread_t t;
+  int sig;
+
+  hutch_log_init ("interp-driver", HUTCH_LOG_INFO);
+  agent.env_vars = json_pack ("{s:s}", "SANDBOX_VAR", "global-value");
+  agent.default_user = xstrdup (user ? user : getpwuid (getuid ())->pw_name);
+  sigemptyset (&set);
+  sigaddset (&set, SIGTERM);
+  sigaddset (&set, SIGINT);
+  sigaddset (&set, SIGCHLD);
+  pthread_sigmask (SIG_BLOCK, &set, NULL);
+  signal (SIGPIPE, SIG_IGN);
+  pthread_create (&t, NULL, reaper, NULL);
+  sigdelset (&set, SIGCHLD);
+  if (interp_start () < 0)
+    return 1;
+  fprintf (stderr, "interp-driver: ready\n");
+  sigwait (&set, &sig);
+  contexts_shutdown ();
+  return 0;
+}
