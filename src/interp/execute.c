@@ -244,9 +244,31 @@ abandon (struct exec_stream *s)
       jupyter_msg_free (m);
       if (r == JUPYTER_TIMEOUT)
         log_warn ("interp: context %s: the interrupted execution goes on", s->ctx->id);
+      if (r == JUPYTER_DONE || r == JUPYTER_DEAD)
+        s->settled = true;
       if (r != JUPYTER_GOT)
         break;
     }
+}
+
+/* Put the sandbox's values back.  Behind a cell that would not stop, the
+   request is only queued: the kernel runs it when the cell ends.  */
+static void
+restore_env (struct exec_stream *s)
+{
+  cleanup_error hutch_error_t err = NULL;
+  char *code = snippet_restore_env (s->ctx->language, s->env_vars, s->ctx->globals);
+  struct jupyter_exec x;
+
+  if (s->settled || code == NULL)
+    {
+      run_hidden (s, code, "restore env_vars");
+      return;
+    }
+  if (jupyter_execute (s->ctx->client, code, true, &x, &err) < 0)
+    log_warn ("interp: context %s: restore env_vars: %s", s->ctx->id, err->msg);
+  jupyter_exec_release (&x);
+  free (code);
 }
 
 static void
@@ -259,8 +281,7 @@ exec_free (void *cls)
       if (s->sent && !s->settled)
         abandon (s);
       if (s->env_vars && s->sent && jupyter_alive (s->ctx->client))
-        run_hidden (s, snippet_restore_env (s->ctx->language, s->env_vars, s->ctx->globals),
-                    "restore env_vars");
+        restore_env (s);
       ctx_release (s->ctx);
     }
   jupyter_exec_release (&s->x);

@@ -5,7 +5,9 @@
 
      HUTCH_INTERP_PORT=PORT HUTCH_INTERP_DIR=DIR build/interp-driver
 
-   SIGTERM or SIGINT kills the kernels and exits.  */
+   SIGTERM or SIGINT kills the kernels and exits.  Built with
+   -DWITH_PYZYGOTE (and src/interp/pyzygote.c), Python kernels are forked
+   from a preloaded interpreter, as in hutchd.  */
 #define _GNU_SOURCE
 #include "agent/agent.h"
 #include "interp/contexts.h"
@@ -60,6 +62,14 @@ main (void)
   int sig;
 
   hutch_log_init ("interp-driver", HUTCH_LOG_INFO);
+#ifdef WITH_PYZYGOTE
+  {
+    cleanup_error hutch_error_t err = NULL;
+    /* As hutchd's zygote: before any thread.  */
+    if (pyzygote_init (&err) < 0)
+      fprintf (stderr, "interp-driver: pyzygote: %s\n", err->msg);
+  }
+#endif
   agent.env_vars = json_pack ("{s:s}", "SANDBOX_VAR", "global-value");
   agent.default_user = xstrdup (user ? user : getpwuid (getuid ())->pw_name);
   sigemptyset (&set);

@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 import pytest
@@ -33,7 +34,12 @@ def server():
     env = dict(os.environ, HUTCH_INTERP_PORT=str(port), HUTCH_INTERP_DIR=workdir)
     proc = subprocess.Popen([str(DRIVER)], env=env, stderr=subprocess.PIPE)
     try:
-        assert proc.stderr.readline().startswith(b"interp-driver: ready")
+        for line in proc.stderr:  # pyzygote may log first
+            if line.startswith(b"interp-driver: ready"):
+                break
+        else:
+            pytest.fail("interp-driver did not start")
+        threading.Thread(target=proc.stderr.read, daemon=True).start()  # never let it block
         yield port
     finally:
         proc.terminate()
