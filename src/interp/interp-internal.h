@@ -58,9 +58,9 @@ struct kernel_spawn_spec
 int kernel_spawn (const struct kernel_spawn_spec *spec, struct kernel_proc *ret,
                   hutch_error_t *err);
 
-/* kernels.c: the argv of our own kernel for LANGUAGE ("bash" or
-   "javascript"), extracting its scripts on first use.  {connection_file}
-   stands for the connection file.  */
+/* kernels.c: the argv of our own kernel for LANGUAGE ("bash",
+   "javascript" or "typescript"), extracting its scripts on first use.
+   {connection_file} stands for the connection file.  */
 json_t *builtin_kernel_argv (const char *language, hutch_error_t *err);
 
 /* snippets.c: code for hidden executions, per language; NULL when the

@@ -241,8 +241,7 @@ static int
 start_builtin (const char *language, const char *conn_file, const struct agent_user *user,
                const char *cwd, struct kernel_proc *ret, hutch_error_t *err)
 {
-  bool js = strcmp (language, "bash") != 0;
-  cleanup_json_t json_t *argv = builtin_kernel_argv (js ? "javascript" : "bash", err);
+  cleanup_json_t json_t *argv = builtin_kernel_argv (language, err);
 
   if (argv == NULL)
     return -1;

@@ -200,6 +200,20 @@ def test_javascript(server):
     assert main_text(lines) == "later"
     lines = execute(server, {"code": "throw new TypeError('bad')", "language": "js"})
     assert [(x["name"], x["value"]) for x in lines if x["type"] == "error"] == [("TypeError", "bad")]
+    # Top-level await: declarations outlive the cell, the last expression is the result.
+    lines = execute(server, {"code": "const got = await Promise.resolve(20);\nconst twice = got * 2;\ntwice",
+                             "language": "js"})
+    assert main_text(lines) == "40"
+    assert main_text(execute(server, {"code": "got + twice", "language": "js"})) == "60"
+
+
+@pytest.mark.skipif(not pathlib.Path("/usr/share/nodejs/typescript").exists(),
+                    reason="no typescript package (Debian's node-typescript)")
+def test_typescript(server):
+    code = "interface P { x: number }\nconst p: P = { x: 41 };\nconst y: number = await Promise.resolve(p.x + 1);\ny"
+    assert main_text(execute(server, {"code": code, "language": "ts"})) == "42"
+    contexts = json.loads(request(server, "GET", "/contexts")[2])
+    assert "typescript" in {c["language"] for c in contexts}
 
 
 def test_request_errors(server):

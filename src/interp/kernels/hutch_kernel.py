@@ -1,6 +1,6 @@
 """hutch's own Jupyter kernel, for languages without a packaged one.
 
-    python3 hutch_kernel.py --language bash|javascript -f CONNECTION_FILE
+    python3 hutch_kernel.py --language bash|javascript|typescript -f CONNECTION_FILE
 
 It speaks the Jupyter messaging protocol 5.3 (pyzmq, HMAC-SHA256) and runs
 the cells in one persistent process behind it: bash, or node running
@@ -210,13 +210,14 @@ done
 
 
 class Node(Backend):
-    language_info = {"name": "javascript", "mimetype": "application/javascript",
-                     "file_extension": ".js", "codemirror_mode": "javascript",
-                     "pygments_lexer": "javascript"}
-    banner = "hutch javascript kernel"
-
-    def __init__(self):
+    def __init__(self, language):
         super().__init__()
+        self.language = language
+        ext = ".ts" if language == "typescript" else ".js"
+        self.language_info = {"name": language, "mimetype": "text/" + language,
+                              "file_extension": ext, "codemirror_mode": language,
+                              "pygments_lexer": language}
+        self.banner = "hutch %s kernel" % language
         self.cmd_w = None
         self.result = None
 
@@ -226,7 +227,7 @@ class Node(Backend):
         driver = os.path.join(os.path.dirname(os.path.abspath(__file__)), "hutch_node.js")
         node = shutil.which("node") or shutil.which("nodejs") or "node"
         self.proc = subprocess.Popen(
-            [node, driver, str(cr), str(rw), self.token.decode()],
+            [node, driver, str(cr), str(rw), self.token.decode(), self.language],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             pass_fds=(cr, rw))
         os.close(cr)
@@ -419,7 +420,7 @@ class Kernel:
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--language", required=True, choices=["bash", "javascript"])
+    p.add_argument("--language", required=True, choices=["bash", "javascript", "typescript"])
     p.add_argument("-f", dest="connection_file", required=True)
     args = p.parse_args()
     with open(args.connection_file, encoding="utf-8") as f:
@@ -427,7 +428,7 @@ def main():
     # A handler, not SIG_IGN: exec resets handlers, so the shell and node
     # still get SIGINT with its default action and can trap it.
     signal.signal(signal.SIGINT, lambda *_: None)
-    backend = Bash() if args.language == "bash" else Node()
+    backend = Bash() if args.language == "bash" else Node(args.language)
     backend.start()
     Kernel(conn, backend).serve()
 

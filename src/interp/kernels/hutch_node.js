@@ -1,12 +1,16 @@
 'use strict';
 // The JavaScript side of hutch's own kernel (hutch_kernel.py):
-//   node hutch_node.js CMD_FD RESULT_FD TOKEN
+//   node hutch_node.js CMD_FD RESULT_FD TOKEN [typescript]
 // Cells come as JSON lines on CMD_FD and run in this process's global
 // context, so declarations persist from cell to cell as in a REPL.  User
 // output goes to stdout and stderr (synchronous pipes on Linux); each cell
 // ends with one JSON line on RESULT_FD, then TOKEN on stdout and stderr.
-// Top-level await works by running the cell in an async function, whose
-// declarations then stay local to the cell.
+// Top-level await works by running the cell in an async function; its
+// top-level declarations (at the start of a line) become assignments to
+// globals, so that they outlive the cell, and its last expression is
+// returned, found by trying where it may start.  TypeScript cells are
+// transpiled when the typescript package is there (Debian's
+// node-typescript); without it they run as JavaScript.
 
 const fs = require('fs');
 const net = require('net');
@@ -19,6 +23,28 @@ const { createRequire } = require('module');
 const CMD_FD = Number(process.argv[2]);
 const RESULT_FD = Number(process.argv[3]);
 const TOKEN = process.argv[4];
+const typescript = process.argv[5] === 'typescript' ? loadTypescript() : null;
+
+function loadTypescript() {
+  for (const name of ['typescript', '/usr/share/nodejs/typescript']) {
+    try {
+      return require(name);
+    } catch {
+      // try the next place
+    }
+  }
+  return null;
+}
+
+function transpile(code) {
+  if (!typescript) return code;
+  globalThis.exports = globalThis.exports || {};
+  return typescript.transpile(code, {
+    target: typescript.ScriptTarget.ES2022,
+    module: typescript.ModuleKind.CommonJS,
+    esModuleInterop: true,
+  });
+}
 
 let interrupt = null; // rejects the await in progress
 
@@ -32,6 +58,31 @@ function script(code) {
   return new vm.Script(code, { filename: '<cell>' });
 }
 
+const MAX_SPLITS = 200;
+
+function hoist(code) {
+  return code
+    .replace(/^(?:const|let|var)\s+([A-Za-z_$][\w$]*)\s*=/gm, '$1 =')
+    .replace(/^(async\s+)?function(\s*\*?\s*)([A-Za-z_$][\w$]*)/gm, '$3 = $1function$2$3')
+    .replace(/^class\s+([A-Za-z_$][\w$]*)/gm, '$1 = class $1');
+}
+
+function asyncCell(code) {
+  const body = hoist(code);
+  const lines = body.split('\n');
+  for (let i = lines.length - 1; i >= Math.max(0, lines.length - MAX_SPLITS); i--) {
+    const head = lines.slice(0, i).join('\n');
+    const tail = lines.slice(i).join('\n').trim().replace(/;+$/, '');
+    if (!tail) continue;
+    try {
+      return script(`(async () => {\n${head}\nreturn (\n${tail}\n);\n})()`);
+    } catch {
+      // the last expression starts earlier, or there is none
+    }
+  }
+  return script(`(async () => {\n${body}\n})()`);
+}
+
 // The cell as a script, or wrapped in an async function when it awaits.
 function compile(code) {
   try {
@@ -39,12 +90,7 @@ function compile(code) {
   } catch (e) {
     if (!(e instanceof SyntaxError) || !/await/.test(e.message)) throw e;
   }
-  const expr = code.trim().replace(/;+$/, '');
-  try {
-    return { script: script(`(async () => { return (\n${expr}\n); })()`), async: true };
-  } catch {
-    return { script: script(`(async () => {\n${code}\n})()`), async: true };
-  }
+  return { script: asyncCell(code), async: true };
 }
 
 function interruptible(promise) {
@@ -58,7 +104,7 @@ function interruptible(promise) {
 
 async function run(code) {
   globalThis.require = createRequire(path.join(process.cwd(), '[cell]'));
-  const cell = compile(code);
+  const cell = compile(transpile(code));
   let value = cell.script.runInThisContext({ breakOnSigint: true, displayErrors: false });
   if (cell.async || value instanceof Promise) value = await interruptible(value);
   return value;
