@@ -264,15 +264,22 @@ new_header (struct jupyter_client *c, const char *type, char *id)
                     c->session, "date", date, "msg_type", type, "version", "5.3");
 }
 
+/* Sent frames belong to ZeroMQ; the others are ours to close.  */
 static int
 send_frames (void *sock, zmq_msg_t *frames, int n)
 {
-  int ret = 0;
+  int ret = 0, saved = 0;
+
   for (int i = 0; i < n; i++)
-    if (ret == 0 && zmq_msg_send (&frames[i], sock, i + 1 < n ? ZMQ_SNDMORE : 0) < 0)
+    {
+      if (ret == 0 && zmq_msg_send (&frames[i], sock, i + 1 < n ? ZMQ_SNDMORE : 0) >= 0)
+        continue;
+      if (ret == 0)
+        saved = errno;
       ret = -1;
-    else if (ret < 0)
       zmq_msg_close (&frames[i]);
+    }
+  errno = saved;
   return ret;
 }
 

@@ -22,7 +22,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import uuid
 
 import zmq
@@ -170,9 +169,9 @@ while :; do
 done
 """
 
-    def __init__(self):
+    def __init__(self, workdir):
         super().__init__()
-        self.dir = tempfile.mkdtemp(prefix="hutch-bash-")
+        self.dir = workdir
         self.cmd_w = None
 
     def start(self):
@@ -428,7 +427,10 @@ def main():
     # A handler, not SIG_IGN: exec resets handlers, so the shell and node
     # still get SIGINT with its default action and can trap it.
     signal.signal(signal.SIGINT, lambda *_: None)
-    backend = Bash() if args.language == "bash" else Node(args.language)
+    # Cells go next to the connection file, in a directory of our own that
+    # hutch removes with the kernel.
+    workdir = os.path.dirname(os.path.abspath(args.connection_file))
+    backend = Bash(workdir) if args.language == "bash" else Node(args.language)
     backend.start()
     Kernel(conn, backend).serve()
 
