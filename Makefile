@@ -6,7 +6,7 @@ BUILD ?= build
 # Debian's interpreter: it has pytest and the kernels, whatever else is on PATH.
 PYTHON ?= /usr/bin/python3
 PKGS := libseccomp
-NET_PKGS := libmicrohttpd jansson libcrypto
+NET_PKGS := libmicrohttpd jansson libcrypto libzmq
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wformat=2 -Wvla -Wwrite-strings -Wno-unused-parameter
@@ -21,7 +21,8 @@ LIB_SRCS := $(wildcard src/libhutch/*.c)
 CLI_SRCS := $(wildcard src/cli/*.c)
 # hutchd: the daemon, the in-sandbox agent (linked in: sandboxes are forked,
 # not exec'd) and the HTTP helpers they share.
-HUTCHD_SRCS := $(wildcard src/daemon/*.c src/agent/*.c src/common/*.c)
+HUTCHD_SRCS := $(wildcard src/daemon/*.c src/agent/*.c src/common/*.c) \
+               $(filter-out src/interp/pyzygote.c,$(wildcard src/interp/*.c))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -32,7 +33,7 @@ SAN_LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/asan/obj/%.o)
 SAN_CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/asan/obj/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/asan/tests/%)
 
-.PHONY: all deps test unit e2e api compat bench format format-check clean run
+.PHONY: all deps test unit e2e api compat bench bench-sdk format format-check clean run
 
 all: $(BUILD)/hutch $(BUILD)/hutchd $(BUILD)/probe
 
@@ -66,6 +67,10 @@ $(BUILD)/hutchd: $(HUTCHD_OBJS) $(BUILD)/libhutch.a
 
 $(BUILD)/asan/hutchd: $(SAN_HUTCHD_OBJS) $(BUILD)/asan/libhutch.a
 	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS) $(NET_LIBS)
+
+# Our own bash and javascript kernels are embedded in the binary.
+INTERP_KERNELS := $(wildcard src/interp/kernels/*)
+$(BUILD)/obj/src/interp/kernels.o $(BUILD)/asan/obj/src/interp/kernels.o: $(INTERP_KERNELS)
 
 # A development harness: one sandbox running the agent, its envd port
 # forwarded to the host (see tests/helpers/agent-dev.c).
@@ -109,6 +114,11 @@ test: deps
 
 bench: all $(BUILD)/bench-spawn
 	sh bench/run.sh
+	sh bench/sdk.sh
+
+# hutchd through the official e2b JS SDK (needs node and npm).
+bench-sdk:
+	sh bench/sdk.sh
 
 FORMATTED := $(LIB_SRCS) $(CLI_SRCS) $(HUTCHD_SRCS) $(UNIT_SRCS) $(wildcard src/*/*.h) \
              $(wildcard tests/helpers/*.c bench/*.c)

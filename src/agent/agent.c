@@ -3,6 +3,7 @@
 #include "agent.h"
 #include "common/http.h"
 #include "connect.h"
+#include "interp/interp.h"
 #include "libhutch/sandbox.h"
 #include "libhutch/util.h"
 #include "services.h"
@@ -198,6 +199,9 @@ agent_main (void *arg)
       fprintf (stderr, "hutch agent: cannot listen on port %d\n", AGENT_ENVD_PORT);
       return 125;
     }
+  /* Without the code interpreter, commands and files still work.  */
+  if (interp_start () < 0)
+    fprintf (stderr, "hutch agent: the code interpreter did not start\n");
   hutch_sandbox_notify_ready ();
   sigwait (&set, &sig);
   MHD_stop_daemon (envd);
