@@ -33,7 +33,7 @@ SAN_LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/asan/obj/%.o)
 SAN_CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/asan/obj/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/asan/tests/%)
 
-.PHONY: all deps test unit e2e api compat bench bench-sdk format format-check clean run
+.PHONY: all deps test unit e2e api compat sdk bench bench-sdk format format-check clean run
 
 all: $(BUILD)/hutch $(BUILD)/hutchd $(BUILD)/probe
 
@@ -104,6 +104,9 @@ compat: all $(BUILD)/asan/hutchd
 	cd tests/compat && npm ci --no-audit --no-fund --loglevel=error \
 	  && HUTCHD_BIN=$(abspath $(BUILD)/asan/hutchd) node --test
 
+sdk: all $(BUILD)/asan/hutchd
+	cd tests/sdk && HUTCHD_BIN=$(abspath $(BUILD)/asan/hutchd) $(PYTHON) -m pytest -q
+
 test: deps
 	$(MAKE) format-check
 	$(MAKE) all $(BUILD)/asan/hutch $(BUILD)/asan/hutchd
@@ -111,6 +114,7 @@ test: deps
 	$(MAKE) e2e
 	$(MAKE) api
 	$(MAKE) compat
+	$(MAKE) sdk
 
 bench: all $(BUILD)/bench-spawn
 	sh bench/run.sh
