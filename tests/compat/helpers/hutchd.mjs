@@ -193,7 +193,12 @@ export async function startHutchd() {
     },
     async stop() {
       if (!exited) proc.kill('SIGTERM')
-      const result = await Promise.race([exitPromise, sleep(STOP_TIMEOUT_MS).then(() => null)])
+      let timer
+      const deadline = new Promise((resolve) => {
+        timer = setTimeout(() => resolve(null), STOP_TIMEOUT_MS)
+      })
+      const result = await Promise.race([exitPromise, deadline])
+      clearTimeout(timer)
       if (!result) {
         proc.kill('SIGKILL')
         await exitPromise
