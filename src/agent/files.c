@@ -406,6 +406,8 @@ enum mp_state
   MP_END,
 };
 
+#define WRITE_BUFFER (256 * 1024)
+
 struct upload
 {
   unsigned status; /* the first error; once set the rest of the body is discarded */
@@ -415,7 +417,9 @@ struct upload
   json_t *meta;     /* from X-Metadata-*: NULL when none */
   json_t *written;  /* the response */
   bool raw, prepared;
-  int fd; /* the file being written, -1 between files */
+  int fd;     /* the file being written, -1 between files */
+  char *wbuf; /* what is not yet written to fd (multipart arrives in bits) */
+  size_t wlen;
   /* Content-Encoding: gzip */
   bool gzip, z_ready, z_end;
   z_stream z;
@@ -439,6 +443,7 @@ close_dest (struct upload *u)
   if (u->fd >= 0)
     close (u->fd);
   u->fd = -1;
+  u->wlen = 0;
 }
 
 static bool
@@ -466,6 +471,7 @@ upload_free (void *p)
   json_decref (u->written);
   free (u->path_query);
   free (u->delim);
+  free (u->wbuf);
   free (u);
 }
 
@@ -558,18 +564,45 @@ open_dest (struct upload *u, const char *raw)
 }
 
 static void
-write_dest (struct upload *u, const char *data, size_t size)
+flush_dest (struct upload *u)
 {
   json_t *last = json_array_get (u->written, json_array_size (u->written) - 1);
-  if (u->fd >= 0 && size && write_all (u->fd, data, size) < 0)
+  if (u->fd >= 0 && u->wlen && write_all (u->fd, u->wbuf, u->wlen) < 0)
     fail_errno (u, errno, "write", json_string_value (json_object_get (last, "path")));
+  u->wlen = 0;
+}
+
+/* Buffered: the multipart scanner hands over data cut at every CR, which
+   would otherwise cost a write per few hundred bytes.  */
+static void
+write_dest (struct upload *u, const char *data, size_t size)
+{
+  if (u->fd < 0 || size == 0)
+    return;
+  if (u->wbuf == NULL)
+    u->wbuf = xmalloc (WRITE_BUFFER);
+  if (u->wlen + size > WRITE_BUFFER)
+    flush_dest (u);
+  if (size >= WRITE_BUFFER)
+    {
+      json_t *last = json_array_get (u->written, json_array_size (u->written) - 1);
+      if (write_all (u->fd, data, size) < 0)
+        fail_errno (u, errno, "write", json_string_value (json_object_get (last, "path")));
+      return;
+    }
+  memcpy (u->wbuf + u->wlen, data, size);
+  u->wlen += size;
 }
 
 static void
 finish_dest (struct upload *u)
 {
-  json_t *last = json_array_get (u->written, json_array_size (u->written) - 1);
-  int fd = get_and_reset (&u->fd);
+  json_t *last;
+  int fd;
+
+  flush_dest (u);
+  last = json_array_get (u->written, json_array_size (u->written) - 1);
+  fd = get_and_reset (&u->fd);
   if (fd >= 0 && close (fd) < 0)
     fail_errno (u, errno, "close", json_string_value (json_object_get (last, "path")));
 }
