@@ -14,6 +14,10 @@ BASE_CFLAGS := -std=gnu17 -Isrc $(WARN) $(shell pkg-config --cflags $(PKGS) 2>/d
 LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 NET_CFLAGS := $(shell pkg-config --cflags $(NET_PKGS) 2>/dev/null)
 NET_LIBS := $(shell pkg-config --libs $(NET_PKGS) 2>/dev/null) -lhttp_parser -lz -lpthread
+# hutch's client commands (sandbox, exec, code, files) speak HTTP through libcurl.
+CLI_PKGS := libcurl jansson
+CLI_CFLAGS := $(shell pkg-config --cflags $(CLI_PKGS) 2>/dev/null)
+CLI_LIBS := $(shell pkg-config --libs $(CLI_PKGS) 2>/dev/null)
 OPT_CFLAGS := -O2 -g
 SAN_CFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
@@ -33,7 +37,7 @@ SAN_LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/asan/obj/%.o)
 SAN_CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/asan/obj/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/asan/tests/%)
 
-.PHONY: all deps test unit e2e api compat sdk bench bench-sdk format format-check clean run
+.PHONY: all deps test unit e2e api compat sdk cli bench bench-sdk format format-check clean run
 
 all: $(BUILD)/hutch $(BUILD)/hutchd $(BUILD)/probe
 
@@ -56,11 +60,13 @@ $(BUILD)/libhutch.a: $(LIB_OBJS)
 $(BUILD)/asan/libhutch.a: $(SAN_LIB_OBJS)
 	ar rcs $@ $^
 
+$(CLI_OBJS) $(SAN_CLI_OBJS): NET_CFLAGS += $(CLI_CFLAGS)
+
 $(BUILD)/hutch: $(CLI_OBJS) $(BUILD)/libhutch.a
-	$(CC) $(OPT_CFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(OPT_CFLAGS) -o $@ $^ $(LIBS) $(CLI_LIBS)
 
 $(BUILD)/asan/hutch: $(SAN_CLI_OBJS) $(BUILD)/asan/libhutch.a
-	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS) $(CLI_LIBS)
 
 $(BUILD)/hutchd: $(HUTCHD_OBJS) $(BUILD)/libhutch.a
 	$(CC) $(OPT_CFLAGS) -o $@ $^ $(LIBS) $(NET_LIBS)
@@ -107,6 +113,11 @@ compat: all $(BUILD)/asan/hutchd
 sdk: all $(BUILD)/asan/hutchd
 	cd tests/sdk && HUTCHD_BIN=$(abspath $(BUILD)/asan/hutchd) $(PYTHON) -m pytest -q
 
+# hutch's client commands against a real hutchd.
+cli: all $(BUILD)/asan/hutch $(BUILD)/asan/hutchd
+	cd tests/cli && HUTCHD_BIN=$(abspath $(BUILD)/asan/hutchd) \
+	  HUTCH_BIN=$(abspath $(BUILD)/asan/hutch) $(PYTHON) -m pytest -q
+
 test: deps
 	$(MAKE) format-check
 	$(MAKE) all $(BUILD)/asan/hutch $(BUILD)/asan/hutchd
@@ -115,6 +126,7 @@ test: deps
 	$(MAKE) api
 	$(MAKE) compat
 	$(MAKE) sdk
+	$(MAKE) cli
 
 bench: all $(BUILD)/bench-spawn
 	sh bench/run.sh

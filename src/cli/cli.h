@@ -13,3 +13,9 @@ const char *cli_default_data_dir (void);
 
 int cmd_run (int argc, char **argv);
 int cmd_gc (int argc, char **argv);
+
+/* Clients of a running hutchd (client.h).  */
+int cmd_sandbox (int argc, char **argv);
+int cmd_exec (int argc, char **argv);
+int cmd_code (int argc, char **argv);
+int cmd_files (int argc, char **argv);

@@ -14,6 +14,10 @@ static const struct
 } commands[] = {
   { "run", cmd_run, "run one command in a fresh sandbox" },
   { "gc", cmd_gc, "remove what crashed sandboxes left behind" },
+  { "sandbox", cmd_sandbox, "create, list, inspect and kill sandboxes of a running hutchd" },
+  { "exec", cmd_exec, "run a command in a sandbox of a running hutchd" },
+  { "code", cmd_code, "run code in a sandbox's code interpreter" },
+  { "files", cmd_files, "copy files into and out of a sandbox, list them" },
 };
 
 const char *
@@ -29,7 +33,10 @@ usage (FILE *out)
   fprintf (out, "usage: hutch COMMAND [OPTIONS]\n\ncommands:\n");
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
     fprintf (out, "  %-8s %s\n", commands[i].name, commands[i].help);
-  fprintf (out, "\n'hutch COMMAND --help' describes a command.\n");
+  fprintf (out, "\nrun and gc work on this machine's sandboxes directly (as root); the\n"
+                "others talk to hutchd at $HUTCH_API_URL (or $E2B_API_URL, default\n"
+                "http://127.0.0.1:3000) with the key in $HUTCH_API_KEY (or $E2B_API_KEY).\n"
+                "\n'hutch COMMAND --help' describes a command.\n");
 }
 
 int
