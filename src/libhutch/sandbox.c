@@ -277,8 +277,16 @@ hutch_sandbox_signal (struct hutch_sandbox *sb, int sig, hutch_error_t *err)
 int
 hutch_sandbox_kill (struct hutch_sandbox *sb, hutch_error_t *err)
 {
-  /* Pid 1 dying makes the kernel kill every process of its namespace.  */
-  return hutch_sandbox_signal (sb, SIGKILL, err);
+  hutch_error_t ignored = NULL;
+  int r;
+
+  /* Pid 1 dying makes the kernel kill every process of its namespace.  A
+     frozen (paused) sandbox must be thawed for the kill to take effect.  */
+  r = hutch_sandbox_signal (sb, SIGKILL, err);
+  if (sb->cgroup)
+    hutch_cgroup_freeze (sb->cgroup, false, &ignored);
+  hutch_error_release (&ignored);
+  return r;
 }
 
 int
