@@ -14,6 +14,9 @@ BASE_CFLAGS := -std=gnu17 -Isrc $(WARN) $(shell pkg-config --cflags $(PKGS) 2>/d
 LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 NET_CFLAGS := $(shell pkg-config --cflags $(NET_PKGS) 2>/dev/null)
 NET_LIBS := $(shell pkg-config --libs $(NET_PKGS) 2>/dev/null) -lhttp_parser -lz -lpthread
+# The zygote embeds CPython (src/interp/pyzygote.c).
+PY_CFLAGS := $(shell pkg-config --cflags python3-embed 2>/dev/null)
+PY_LIBS := $(shell pkg-config --libs python3-embed 2>/dev/null)
 # hutch's client commands (sandbox, exec, code, files) speak HTTP through libcurl.
 CLI_PKGS := libcurl jansson
 CLI_CFLAGS := $(shell pkg-config --cflags $(CLI_PKGS) 2>/dev/null)
@@ -25,19 +28,21 @@ LIB_SRCS := $(wildcard src/libhutch/*.c)
 CLI_SRCS := $(wildcard src/cli/*.c)
 # hutchd: the daemon, the in-sandbox agent (linked in: sandboxes are forked,
 # not exec'd) and the HTTP helpers they share.
-HUTCHD_SRCS := $(wildcard src/daemon/*.c src/agent/*.c src/common/*.c) \
-               $(filter-out src/interp/pyzygote.c,$(wildcard src/interp/*.c))
+HUTCHD_SRCS := $(wildcard src/daemon/*.c src/agent/*.c src/common/*.c src/interp/*.c)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
 HUTCHD_OBJS := $(HUTCHD_SRCS:%.c=$(BUILD)/obj/%.o)
-SAN_HUTCHD_OBJS := $(HUTCHD_SRCS:%.c=$(BUILD)/asan/obj/%.o)
+# The sanitizer build leaves the preloaded interpreter out (embedded CPython
+# forked under ASan hangs its kernels); its Python kernels start cold.  The
+# optimised build, with it, runs the SDK suite.
+SAN_HUTCHD_OBJS := $(filter-out %/pyzygote.o,$(HUTCHD_SRCS:%.c=$(BUILD)/asan/obj/%.o))
 SAN_LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/asan/obj/%.o)
 SAN_CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/asan/obj/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/asan/tests/%)
 
-.PHONY: all deps test unit e2e api compat sdk cli bench bench-sdk format format-check clean run
+.PHONY: all deps test unit e2e api compat sdk cli bench bench-sdk bench-interp format format-check clean run
 
 all: $(BUILD)/hutch $(BUILD)/hutchd $(BUILD)/probe
 
@@ -47,12 +52,12 @@ deps:
 $(BUILD)/obj/%.o: %.c $(wildcard src/*/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
-	@$(CC) $(BASE_CFLAGS) $(NET_CFLAGS) $(OPT_CFLAGS) -c $< -o $@
+	@$(CC) $(BASE_CFLAGS) $(NET_CFLAGS) $(PY_CFLAGS) $(OPT_CFLAGS) -c $< -o $@
 
 $(BUILD)/asan/obj/%.o: %.c $(wildcard src/*/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $< (asan)"
-	@$(CC) $(BASE_CFLAGS) $(NET_CFLAGS) $(SAN_CFLAGS) -c $< -o $@
+	@$(CC) $(BASE_CFLAGS) $(NET_CFLAGS) $(PY_CFLAGS) $(SAN_CFLAGS) -c $< -o $@
 
 $(BUILD)/libhutch.a: $(LIB_OBJS)
 	ar rcs $@ $^
@@ -69,10 +74,10 @@ $(BUILD)/asan/hutch: $(SAN_CLI_OBJS) $(BUILD)/asan/libhutch.a
 	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS) $(CLI_LIBS)
 
 $(BUILD)/hutchd: $(HUTCHD_OBJS) $(BUILD)/libhutch.a
-	$(CC) $(OPT_CFLAGS) -o $@ $^ $(LIBS) $(NET_LIBS)
+	$(CC) $(OPT_CFLAGS) -o $@ $^ $(LIBS) $(NET_LIBS) $(PY_LIBS)
 
 $(BUILD)/asan/hutchd: $(SAN_HUTCHD_OBJS) $(BUILD)/asan/libhutch.a
-	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS) $(NET_LIBS)
+	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS) $(NET_LIBS) $(PY_LIBS)
 
 # Our own bash and javascript kernels are embedded in the binary.
 INTERP_KERNELS := $(wildcard src/interp/kernels/*)
@@ -82,7 +87,7 @@ $(BUILD)/obj/src/interp/kernels.o $(BUILD)/asan/obj/src/interp/kernels.o: $(INTE
 # forwarded to the host (see tests/helpers/agent-dev.c).
 AGENT_DEV_OBJS := $(filter-out $(BUILD)/obj/src/daemon/%,$(HUTCHD_OBJS))
 $(BUILD)/agent-dev: tests/helpers/agent-dev.c $(AGENT_DEV_OBJS) $(BUILD)/libhutch.a
-	$(CC) $(BASE_CFLAGS) $(NET_CFLAGS) $(OPT_CFLAGS) -o $@ $^ $(LIBS) $(NET_LIBS)
+	$(CC) $(BASE_CFLAGS) $(NET_CFLAGS) $(PY_CFLAGS) $(OPT_CFLAGS) -o $@ $^ $(LIBS) $(NET_LIBS) $(PY_LIBS)
 
 $(BUILD)/bench-spawn: bench/spawn.c $(BUILD)/libhutch.a
 	$(CC) $(BASE_CFLAGS) $(OPT_CFLAGS) -o $@ $< $(BUILD)/libhutch.a $(LIBS)
@@ -110,8 +115,8 @@ compat: all $(BUILD)/asan/hutchd
 	cd tests/compat && npm ci --no-audit --no-fund --loglevel=error \
 	  && HUTCHD_BIN=$(abspath $(BUILD)/asan/hutchd) node --test
 
-sdk: all $(BUILD)/asan/hutchd
-	cd tests/sdk && HUTCHD_BIN=$(abspath $(BUILD)/asan/hutchd) $(PYTHON) -m pytest -q
+sdk: all
+	cd tests/sdk && HUTCHD_BIN=$(abspath $(BUILD)/hutchd) $(PYTHON) -m pytest -q
 
 # hutch's client commands against a real hutchd.
 cli: all $(BUILD)/asan/hutch $(BUILD)/asan/hutchd
@@ -131,10 +136,16 @@ test: deps
 bench: all $(BUILD)/bench-spawn
 	sh bench/run.sh
 	sh bench/sdk.sh
+	sh bench/interp.sh
 
 # hutchd through the official e2b JS SDK (needs node and npm).
 bench-sdk:
 	sh bench/sdk.sh
+
+# The code interpreter through @e2b/code-interpreter, beside a local
+# ipykernel (needs node, npm and Debian's python3-jupyter-client).
+bench-interp:
+	sh bench/interp.sh
 
 FORMATTED := $(LIB_SRCS) $(CLI_SRCS) $(HUTCHD_SRCS) $(UNIT_SRCS) $(wildcard src/*/*.h) \
              $(wildcard tests/helpers/*.c bench/*.c)

@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "zygote.h"
 #include "agent/agent.h"
+#include "interp/interp.h"
 #include "libhutch/cgroup.h"
 #include "libhutch/log.h"
 #include "libhutch/util.h"
@@ -224,11 +225,33 @@ destroy_all (void)
     }
 }
 
+/* Builds without src/interp/pyzygote.c (the sanitizer build) start
+   Python kernels cold.  */
+#pragma weak pyzygote_init
+
+/* Python kernels are forked from this interpreter, already holding the
+   data stack, instead of starting cold in each sandbox.  */
+static void
+preload_python (void)
+{
+  cleanup_error hutch_error_t err = NULL;
+
+  if (pyzygote_init == NULL)
+    return;
+  if (pyzygote_init (&err) == 0)
+    return;
+  log_warn ("zygote: Python kernels will start cold: %s", err->msg);
+  /* Threads were left behind: forking sandboxes from here is unsafe.  */
+  if (err->status == ENOTRECOVERABLE)
+    _exit (1);
+}
+
 static void __attribute__ ((noreturn)) zygote_main (struct hutch_runtime *rt, int fd)
 {
   char *buf = xmalloc (sizeof (struct zygote_msg) + MAX_INIT_JSON + 1);
 
   prctl (PR_SET_NAME, "hutch-zygote", 0, 0, 0);
+  preload_python ();
   for (;;)
     {
       ssize_t n

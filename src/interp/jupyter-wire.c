@@ -150,6 +150,8 @@ open_socket (int type, int port, hutch_error_t *err)
 
   if (s == NULL)
     return hutch_make_error (err, errno, "zmq socket"), NULL;
+  int reconnect_ms = 1, reconnect_max_ms = 64;
+
   zmq_setsockopt (s, ZMQ_LINGER, &zero, sizeof zero);
   zmq_setsockopt (s, ZMQ_SNDTIMEO, &timeout, sizeof timeout);
   /* Never drop iopub messages: a lost status idle would hang an
@@ -159,6 +161,10 @@ open_socket (int type, int port, hutch_error_t *err)
       zmq_setsockopt (s, ZMQ_RCVHWM, &zero, sizeof zero);
       zmq_setsockopt (s, ZMQ_SUBSCRIBE, "", 0);
     }
+  /* The kernel binds its ports a few milliseconds after this connects;
+     libzmq's default 100 ms reconnect interval would be paid in full.  */
+  zmq_setsockopt (s, ZMQ_RECONNECT_IVL, &reconnect_ms, sizeof reconnect_ms);
+  zmq_setsockopt (s, ZMQ_RECONNECT_IVL_MAX, &reconnect_max_ms, sizeof reconnect_max_ms);
   snprintf (endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", port);
   if (zmq_connect (s, endpoint) < 0)
     {
