@@ -42,7 +42,7 @@ SAN_LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/asan/obj/%.o)
 SAN_CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/asan/obj/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/asan/tests/%)
 
-.PHONY: all deps test unit e2e api compat sdk cli bench bench-sdk bench-interp format format-check clean run
+.PHONY: all deps test unit e2e api compat interp sdk cli bench bench-sdk bench-interp format format-check clean run
 
 all: $(BUILD)/hutch $(BUILD)/hutchd $(BUILD)/probe
 
@@ -83,6 +83,10 @@ $(BUILD)/asan/hutchd: $(SAN_HUTCHD_OBJS) $(BUILD)/asan/libhutch.a
 INTERP_KERNELS := $(wildcard src/interp/kernels/*)
 $(BUILD)/obj/src/interp/kernels.o $(BUILD)/asan/obj/src/interp/kernels.o: $(INTERP_KERNELS)
 
+# Drives pyzygote alone for tests/interp/test_pyzygote.py.
+$(BUILD)/pyzygote-driver: tests/interp/pyzygote-driver.c src/interp/pyzygote.c $(BUILD)/libhutch.a
+	$(CC) $(BASE_CFLAGS) $(PY_CFLAGS) $(OPT_CFLAGS) -o $@ $^ $(LIBS) $(PY_LIBS) -lpthread
+
 # A development harness: one sandbox running the agent, its envd port
 # forwarded to the host (see tests/helpers/agent-dev.c).
 AGENT_DEV_OBJS := $(filter-out $(BUILD)/obj/src/daemon/%,$(HUTCHD_OBJS))
@@ -115,6 +119,10 @@ compat: all $(BUILD)/asan/hutchd
 	cd tests/compat && npm ci --no-audit --no-fund --loglevel=error \
 	  && HUTCHD_BIN=$(abspath $(BUILD)/asan/hutchd) node --test
 
+# The code interpreter's server and the preloaded Python outside sandboxes.
+interp: $(BUILD)/pyzygote-driver
+	cd tests/interp && $(PYTHON) -m pytest -q
+
 sdk: all
 	cd tests/sdk && HUTCHD_BIN=$(abspath $(BUILD)/hutchd) $(PYTHON) -m pytest -q
 
@@ -130,6 +138,7 @@ test: deps
 	$(MAKE) e2e
 	$(MAKE) api
 	$(MAKE) compat
+	$(MAKE) interp
 	$(MAKE) sdk
 	$(MAKE) cli
 
