@@ -89,6 +89,23 @@ int hutch__cgroup_count_procs (const char *dir, hutch_error_t *err);
    were listed (0 when DIR is gone).  */
 int hutch__cgroup_kill_procs (const char *dir, hutch_error_t *err);
 
+/* How a hierarchy freezes a group: FILE takes FROZEN or THAWED, and
+   IS_FROZEN (given the group directory) says when freezing is complete.  */
+struct hutch__cgroup_freezer
+{
+  const char *file;
+  const char *frozen;
+  const char *thawed;
+  int (*is_frozen) (void *dir, hutch_error_t *err);
+};
+
+/* Freeze DIR, SIGKILL everything in it and thaw it again: frozen tasks
+   cannot fork, so nothing escapes the kill, and the kill takes effect at
+   the latest as they thaw.  A group that does not finish freezing in time
+   (a task stuck in the kernel) is killed all the same.  */
+int hutch__cgroup_kill_frozen (const char *dir, const struct hutch__cgroup_freezer *f,
+                               hutch_error_t *err);
+
 /* mkdir DIR.  EEXIST is an error unless EXIST_OK.  */
 int hutch__cgroup_mkdir (const char *dir, bool exist_ok, hutch_error_t *err);
 

@@ -280,28 +280,9 @@ is_frozen (void *data, hutch_error_t *err)
   return strncmp (state, "FROZEN", 6) == 0;
 }
 
-/* Freeze DIR, SIGKILL everything in it and thaw it again: frozen tasks
-   cannot fork or exit, so nothing escapes the kill, and the kill takes
-   effect as the tasks thaw.  A group that does not finish freezing in time
-   (a task stuck in the kernel) is killed all the same.  */
-static int
-kill_frozen (const char *dir, hutch_error_t *err)
-{
-  cleanup_error hutch_error_t thaw_err = NULL;
-  int r = hutch__cgroup_write (dir, "freezer.state", "FROZEN", err);
-  int t;
-
-  if (r >= 0)
-    r = hutch__cgroup_poll (is_frozen, (void *)dir, HUTCH__CGROUP_WAIT_MS, err);
-  if (r == 0)
-    log_debug ("`%s` did not freeze in %u ms; killing it anyway", dir, HUTCH__CGROUP_WAIT_MS);
-  if (r >= 0)
-    r = hutch__cgroup_kill_procs (dir, err);
-  t = hutch__cgroup_write (dir, "freezer.state", "THAWED", r < 0 ? &thaw_err : err);
-  if (r < 0)
-    return r;
-  return t < 0 ? t : 0;
-}
+/* The freezer hierarchy: for pause and for killing a whole group.  */
+static const struct hutch__cgroup_freezer v1_freezer
+    = { "freezer.state", "FROZEN", "THAWED", is_frozen };
 
 /* Done when no controller lists a process.  Whatever is still listed gets
    SIGKILL (again): tasks still exiting, or ones that never were in the
@@ -333,7 +314,7 @@ v1_kill (struct hutch_cgroup *cg, hutch_error_t *err)
 
   if (access (freezer, F_OK) == 0)
     {
-      r = kill_frozen (freezer, err);
+      r = hutch__cgroup_kill_frozen (freezer, &v1_freezer, err);
       if (r < 0)
         return r;
     }
@@ -414,8 +395,8 @@ v1_list (char ***ret, hutch_error_t *err)
 static int
 v1_freeze (struct hutch_cgroup *cg, bool frozen, hutch_error_t *err)
 {
-  return hutch__cgroup_write (cg->ctrl_path[HUTCH__CG_FREEZER], "freezer.state",
-                              frozen ? "FROZEN" : "THAWED", err);
+  return hutch__cgroup_write (cg->ctrl_path[HUTCH__CG_FREEZER], v1_freezer.file,
+                              frozen ? v1_freezer.frozen : v1_freezer.thawed, err);
 }
 
 const struct hutch_cgroup_ops hutch__cgroup_v1_ops = {

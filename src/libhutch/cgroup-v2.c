@@ -131,27 +131,9 @@ is_frozen (void *data, hutch_error_t *err)
   return r < 0 ? r : frozen == 1;
 }
 
-/* Without cgroup.kill (Linux < 5.14): freeze, so that nothing forks while
-   the list is walked, SIGKILL every listed process, thaw.  Fatal signals
-   reach frozen tasks, so a group slow to freeze is killed all the same.  */
-static int
-kill_frozen (const char *dir, hutch_error_t *err)
-{
-  cleanup_error hutch_error_t thaw_err = NULL;
-  int r = hutch__cgroup_write (dir, "cgroup.freeze", "1", err);
-  int t;
-
-  if (r >= 0)
-    r = hutch__cgroup_poll (is_frozen, (void *)dir, HUTCH__CGROUP_WAIT_MS, err);
-  if (r == 0)
-    log_debug ("`%s` did not freeze in %u ms; killing it anyway", dir, HUTCH__CGROUP_WAIT_MS);
-  if (r >= 0)
-    r = hutch__cgroup_kill_procs (dir, err);
-  t = hutch__cgroup_write (dir, "cgroup.freeze", "0", r < 0 ? &thaw_err : err);
-  if (r < 0)
-    return r;
-  return t < 0 ? t : 0;
-}
+/* cgroup.freeze: for pause, and for killing where cgroup.kill is missing
+   (Linux < 5.14).  */
+static const struct hutch__cgroup_freezer v2_freezer = { "cgroup.freeze", "1", "0", is_frozen };
 
 static int
 send_kill (const char *dir, hutch_error_t *err)
@@ -161,7 +143,7 @@ send_kill (const char *dir, hutch_error_t *err)
   if (hutch__cgroup_has_file (dir, "cgroup.kill"))
     return hutch__cgroup_write (dir, "cgroup.kill", "1", err);
   if (hutch__cgroup_has_file (dir, "cgroup.freeze"))
-    return kill_frozen (dir, err);
+    return hutch__cgroup_kill_frozen (dir, &v2_freezer, err);
   log_debug ("`%s` has neither cgroup.kill nor cgroup.freeze; killing without freezing", dir);
   r = hutch__cgroup_kill_procs (dir, err);
   return r < 0 ? r : 0;
@@ -251,7 +233,8 @@ v2_list (char ***ret, hutch_error_t *err)
 static int
 v2_freeze (struct hutch_cgroup *cg, bool frozen, hutch_error_t *err)
 {
-  return hutch__cgroup_write (cg->path, "cgroup.freeze", frozen ? "1" : "0", err);
+  return hutch__cgroup_write (cg->path, v2_freezer.file,
+                              frozen ? v2_freezer.frozen : v2_freezer.thawed, err);
 }
 
 const struct hutch_cgroup_ops hutch__cgroup_v2_ops = {

@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #endif
 #include "cgroup-internal.h"
+#include "log.h"
 #include "util.h"
 
 #include <fcntl.h>
@@ -414,4 +415,24 @@ int
 hutch_cgroup_freeze (struct hutch_cgroup *cg, bool frozen, hutch_error_t *err)
 {
   return cg->ops->freeze (cg, frozen, err);
+}
+
+int
+hutch__cgroup_kill_frozen (const char *dir, const struct hutch__cgroup_freezer *f,
+                           hutch_error_t *err)
+{
+  cleanup_error hutch_error_t thaw_err = NULL;
+  int r = hutch__cgroup_write (dir, f->file, f->frozen, err);
+  int t;
+
+  if (r >= 0)
+    r = hutch__cgroup_poll (f->is_frozen, (void *)dir, HUTCH__CGROUP_WAIT_MS, err);
+  if (r == 0)
+    log_debug ("`%s` did not freeze in %u ms; killing it anyway", dir, HUTCH__CGROUP_WAIT_MS);
+  if (r >= 0)
+    r = hutch__cgroup_kill_procs (dir, err);
+  t = hutch__cgroup_write (dir, f->file, f->thawed, r < 0 ? &thaw_err : err);
+  if (r < 0)
+    return r;
+  return t < 0 ? t : 0;
 }
