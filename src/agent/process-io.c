@@ -4,6 +4,7 @@
    exited and its output is drained.  */
 #define _GNU_SOURCE
 #include "process-internal.h"
+#include "libhutch/signame.h"
 #include "libhutch/util.h"
 
 #include <poll.h>
@@ -26,41 +27,6 @@ event (const char *kind, json_t *body)
   return json_pack ("{s:{s:o}}", "event", kind, body);
 }
 
-/* Go's names (os.Signal.String), which envd reports.  */
-static const char *const signal_names[] = {
-  [SIGHUP] = "hangup",
-  [SIGINT] = "interrupt",
-  [SIGQUIT] = "quit",
-  [SIGILL] = "illegal instruction",
-  [SIGTRAP] = "trace/breakpoint trap",
-  [SIGABRT] = "aborted",
-  [SIGBUS] = "bus error",
-  [SIGFPE] = "floating point exception",
-  [SIGKILL] = "killed",
-  [SIGUSR1] = "user defined signal 1",
-  [SIGSEGV] = "segmentation fault",
-  [SIGUSR2] = "user defined signal 2",
-  [SIGPIPE] = "broken pipe",
-  [SIGALRM] = "alarm clock",
-  [SIGTERM] = "terminated",
-  [SIGSTKFLT] = "stack fault",
-  [SIGCHLD] = "child exited",
-  [SIGCONT] = "continued",
-  [SIGSTOP] = "stopped (signal)",
-  [SIGTSTP] = "stopped",
-  [SIGTTIN] = "stopped (tty input)",
-  [SIGTTOU] = "stopped (tty output)",
-  [SIGURG] = "urgent I/O condition",
-  [SIGXCPU] = "CPU time limit exceeded",
-  [SIGXFSZ] = "file size limit exceeded",
-  [SIGVTALRM] = "virtual timer expired",
-  [SIGPROF] = "profiling timer expired",
-  [SIGWINCH] = "window changed",
-  [SIGIO] = "I/O possible",
-  [SIGPWR] = "power failure",
-  [SIGSYS] = "bad system call",
-};
-
 static void
 describe_status (int status, char *buf, size_t size)
 {
@@ -72,8 +38,8 @@ describe_status (int status, char *buf, size_t size)
       return;
     }
   sig = WTERMSIG (status);
-  if (sig > 0 && sig < (int)ARRAY_SIZE (signal_names) && signal_names[sig])
-    snprintf (buf, size, "signal: %s%s", signal_names[sig],
+  if (hutch_signal_name (sig))
+    snprintf (buf, size, "signal: %s%s", hutch_signal_name (sig),
               WCOREDUMP (status) ? " (core dumped)" : "");
   else
     snprintf (buf, size, "signal: signal %d%s", sig, WCOREDUMP (status) ? " (core dumped)" : "");

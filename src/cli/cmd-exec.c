@@ -3,6 +3,7 @@
    envelopes), pass its output on as it arrives, exit with its status.  */
 #define _GNU_SOURCE
 #include "cli.h"
+#include "libhutch/signame.h"
 #include "client.h"
 #include "libhutch/util.h"
 
@@ -362,33 +363,6 @@ catch_signals (bool on)
 
 /* ---- the exit status ---- */
 
-/* Go's names for signals, as envd writes them in "signal: NAME".  */
-static const char *const signal_names[] = {
-  [SIGHUP] = "hangup",
-  [SIGINT] = "interrupt",
-  [SIGQUIT] = "quit",
-  [SIGILL] = "illegal instruction",
-  [SIGTRAP] = "trace/breakpoint trap",
-  [SIGABRT] = "aborted",
-  [SIGBUS] = "bus error",
-  [SIGFPE] = "floating point exception",
-  [SIGKILL] = "killed",
-  [SIGUSR1] = "user defined signal 1",
-  [SIGSEGV] = "segmentation fault",
-  [SIGUSR2] = "user defined signal 2",
-  [SIGPIPE] = "broken pipe",
-  [SIGALRM] = "alarm clock",
-  [SIGTERM] = "terminated",
-  [SIGSTKFLT] = "stack fault",
-  [SIGXCPU] = "CPU time limit exceeded",
-  [SIGXFSZ] = "file size limit exceeded",
-  [SIGVTALRM] = "virtual timer expired",
-  [SIGPROF] = "profiling timer expired",
-  [SIGIO] = "I/O possible",
-  [SIGPWR] = "power failure",
-  [SIGSYS] = "bad system call",
-};
-
 /* The signal number in "signal: NAME[ (core dumped)]", or 0.  */
 static int
 signal_of (const char *status)
@@ -402,12 +376,12 @@ signal_of (const char *status)
   name = status + sizeof prefix - 1;
   if (sscanf (name, "signal %d", &n) == 1)
     return n;
-  for (size_t i = 1; i < ARRAY_SIZE (signal_names); i++)
+  for (int sig = 1; sig < NSIG; sig++)
     {
-      size_t len = signal_names[i] ? strlen (signal_names[i]) : 0;
-      if (len && strncmp (name, signal_names[i], len) == 0
-          && (name[len] == '\0' || name[len] == ' '))
-        return (int)i;
+      const char *known = hutch_signal_name (sig);
+      size_t len = known ? strlen (known) : 0;
+      if (len && strncmp (name, known, len) == 0 && (name[len] == '\0' || name[len] == ' '))
+        return sig;
     }
   return 0;
 }
