@@ -91,7 +91,7 @@ envs (struct http_req *req)
 
 static const struct http_route envd_routes[] = {
   { "GET", "/health", health, NULL, 0, true },
-  { "POST", "/init", init, NULL, 0, true },
+  { "POST", "/init", init, NULL, 0, false },
   { "GET", "/envs", envs, NULL, 0, false },
   { "GET", "/files", files_get, NULL, 0, true },
   { "POST", "/files", files_post, files_post_upload, UPLOAD_MAX, true },

@@ -63,8 +63,8 @@ apply_file (struct hutchd_config *c, const char *path, hutch_error_t *err)
 {
   json_error_t jerr;
   json_t *root = json_load_file (path, JSON_REJECT_DUPLICATES, &jerr);
-  long long v[6] = { c->max_sandboxes, c->default_timeout_s, c->max_timeout_s,
-                     c->cpu_count,     c->memory_mb,         c->disk_mb };
+  long long v[7] = { c->max_sandboxes, c->default_timeout_s, c->max_timeout_s,  c->cpu_count,
+                     c->memory_mb,     c->disk_mb,           c->spare_sandboxes };
   const char *str;
   int r = 0;
 
@@ -94,6 +94,8 @@ apply_file (struct hutchd_config *c, const char *path, hutch_error_t *err)
     r = int_field (root, "memoryMB", 16, 1 << 24, &v[4], err);
   if (r == 0)
     r = int_field (root, "diskSizeMB", 16, 1 << 24, &v[5], err);
+  if (r == 0)
+    r = int_field (root, "spareSandboxes", 0, 64, &v[6], err);
   json_decref (root);
   c->max_sandboxes = (int)v[0];
   c->default_timeout_s = v[1];
@@ -101,6 +103,7 @@ apply_file (struct hutchd_config *c, const char *path, hutch_error_t *err)
   c->cpu_count = (int)v[3];
   c->memory_mb = (int)v[4];
   c->disk_mb = (int)v[5];
+  c->spare_sandboxes = (int)v[6];
   return r;
 }
 
@@ -117,6 +120,7 @@ defaults (struct hutchd_config *c)
   if (env_key && *env_key)
     c->api_key = xstrdup (env_key);
   c->max_sandboxes = 500;
+  c->spare_sandboxes = 2;
   c->default_timeout_s = 300;
   c->max_timeout_s = 86400;
   c->cpu_count = 2;

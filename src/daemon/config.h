@@ -14,6 +14,7 @@ struct hutchd_config
   char *api_key;
   char *domain; /* Host routing: {port}-{id}.{domain}; NULL: any */
   int max_sandboxes;
+  int spare_sandboxes; /* kept ready for the next creates */
   long long default_timeout_s;
   long long max_timeout_s;
   int cpu_count;

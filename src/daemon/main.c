@@ -3,9 +3,11 @@
 #include "config.h"
 #include "libhutch/log.h"
 #include "libhutch/sandbox.h"
+#include "libhutch/template.h"
 #include "libhutch/util.h"
 #include "registry.h"
 #include "server.h"
+#include "spares.h"
 #include "zygote.h"
 
 #include <signal.h>
@@ -62,6 +64,7 @@ main (int argc, char **argv)
   struct hutchd_config config;
   struct hutch_runtime *rt = NULL;
   struct registry_limits limits;
+  struct spares_config spares;
   bool generated;
   int r, cleaned;
 
@@ -80,8 +83,17 @@ main (int argc, char **argv)
   if (zygote_start (rt, &err) < 0)
     return fail (&err);
   limits = (struct registry_limits){ config.max_sandboxes, config.max_timeout_s };
-  if (registry_init (&limits, &err) < 0 || server_start (&config, &err) < 0)
+  spares = (struct spares_config){ .count = config.spare_sandboxes,
+                                   .template_id = hutch_template_canonical (NULL),
+                                   .memory_bytes = (unsigned long long)config.memory_mb << 20,
+                                   .disk_bytes = (unsigned long long)config.disk_mb << 20,
+                                   .cpu_millis = (unsigned long)config.cpu_count * 1000,
+                                   .pids = REGISTRY_SANDBOX_PIDS };
+  if (registry_init (&limits, &err) < 0
+      || spares_start (&spares, registry_live_count, config.max_sandboxes, &err) < 0
+      || server_start (&config, &err) < 0)
     {
+      spares_stop ();
       zygote_stop ();
       return fail (&err);
     }
@@ -90,6 +102,7 @@ main (int argc, char **argv)
             config.data_dir);
   wait_for_signal ();
   server_stop ();
+  spares_stop ();
   registry_shutdown ();
   zygote_stop ();
   hutch_runtime_free (rt);

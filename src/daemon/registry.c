@@ -5,6 +5,8 @@
 #include "libhutch/sandbox.h"
 #include "libhutch/template.h"
 #include "libhutch/util.h"
+#include "agent-client.h"
+#include "spares.h"
 #include "zygote.h"
 
 #include <pthread.h>
@@ -139,6 +141,7 @@ end_sandbox (struct sbx *s, const char *why)
     log_error ("sandbox %s: destroy: %s", s->id, err->msg);
   log_info ("sandbox %s: ended (%s)", s->id, why);
   sbx_unref (s); /* the table's reference */
+  spares_wake ();
 }
 
 int
@@ -279,14 +282,18 @@ agent_init_json (const struct sbx *s, json_t *env_vars)
   return text;
 }
 
+/* A record for SPEC, named ID, or a new id when NULL.  */
 static struct sbx *
-new_record (const struct sandbox_spec *spec)
+new_record (const struct sandbox_spec *spec, const char *id)
 {
   struct sbx *s = xzalloc (sizeof *s);
 
   s->refs = 2; /* the table's and the caller's */
   s->pidfd = s->netns_fd = -1;
-  random_chars (s->id, 20, "abcdefghijklmnopqrstuvwxyz0123456789");
+  if (id)
+    snprintf (s->id, sizeof s->id, "%s", id);
+  else
+    random_chars (s->id, 20, "abcdefghijklmnopqrstuvwxyz0123456789");
   if (!spec->insecure)
     random_chars (s->access_token, 40, "0123456789abcdef");
   snprintf (s->template_id, sizeof s->template_id, "%s", spec->template_id);
@@ -316,29 +323,73 @@ reserve_slot (hutch_error_t *err)
 }
 
 int
+registry_live_count (void)
+{
+  int n;
+  pthread_mutex_lock (&mu);
+  n = live_count;
+  pthread_mutex_unlock (&mu);
+  return n;
+}
+
+/* A spare sandbox, given SPEC's settings: S gets its id, Z its process.
+   False when there is no spare, or it could not be handed its settings
+   (it is then destroyed).  */
+static bool
+adopt_spare (const struct sandbox_spec *spec, const struct zygote_create *req, struct sbx **ret_s,
+             struct zygote_sandbox *z)
+{
+  cleanup_error hutch_error_t err = NULL;
+  cleanup_free char *init = NULL;
+  struct spare sp;
+  struct sbx *s;
+
+  if (!spares_take (hutch_template_canonical (spec->template_id), req->memory_bytes,
+                    req->disk_bytes, req->cpu_millis, &sp))
+    return false;
+  s = new_record (spec, sp.id);
+  init = agent_init_json (s, spec->env_vars);
+  if (agent_client_init (sp.z.netns_fd, init, &err) < 0)
+    {
+      log_warn ("spare sandbox %s: %s; creating a new sandbox instead", sp.id, err->msg);
+      zygote_destroy (sp.id, &err);
+      close (sp.z.pidfd);
+      close (sp.z.netns_fd);
+      s->refs = 1;
+      sbx_unref (s);
+      return false;
+    }
+  *ret_s = s;
+  *z = sp.z;
+  return true;
+}
+
+int
 registry_create (const struct sandbox_spec *spec, struct sbx **ret, hutch_error_t *err)
 {
   struct zygote_sandbox z;
   cleanup_free char *init = NULL;
-  struct zygote_create req;
+  struct zygote_create req = { .template_id = spec->template_id,
+                               .memory_bytes = (unsigned long long)spec->memory_mb << 20,
+                               .disk_bytes = (unsigned long long)spec->disk_mb << 20,
+                               .cpu_millis = (unsigned long)spec->cpu_count * 1000,
+                               .pids = REGISTRY_SANDBOX_PIDS };
   struct epoll_event ev = { .events = EPOLLIN };
   struct sbx *s;
-  int r;
+  int r = 0;
 
   if (hutch_template_canonical (spec->template_id) == NULL)
     return hutch_make_error (err, ENOENT, "template `%s` not found", spec->template_id);
   if ((r = reserve_slot (err)) < 0)
     return r;
-  s = new_record (spec);
-  init = agent_init_json (s, spec->env_vars);
-  req = (struct zygote_create){ .id = s->id,
-                                .template_id = spec->template_id,
-                                .memory_bytes = (unsigned long long)s->memory_mb << 20,
-                                .disk_bytes = (unsigned long long)s->disk_mb << 20,
-                                .cpu_millis = (unsigned long)s->cpu_count * 1000,
-                                .pids = 1024,
-                                .agent_init_json = init };
-  r = zygote_create (&req, &z, err);
+  if (!adopt_spare (spec, &req, &s, &z))
+    {
+      s = new_record (spec, NULL);
+      init = agent_init_json (s, spec->env_vars);
+      req.id = s->id;
+      req.agent_init_json = init;
+      r = zygote_create (&req, &z, err);
+    }
   pthread_mutex_lock (&mu);
   live_count--;
   if (r == 0)

@@ -50,6 +50,9 @@ struct sandbox_spec
   bool insecure; /* v1 `secure: false`: envd asks for no access token */
 };
 
+/* Processes and threads a sandbox may have.  */
+#define REGISTRY_SANDBOX_PIDS 1024
+
 int registry_init (const struct registry_limits *limits, hutch_error_t *err);
 void registry_shutdown (void);
 
@@ -57,6 +60,9 @@ void registry_shutdown (void);
    when the maximum number of sandboxes is alive, ENOENT for an unknown
    template, others from the runtime.  RET gets a reference.  */
 int registry_create (const struct sandbox_spec *spec, struct sbx **ret, hutch_error_t *err);
+
+/* How many sandboxes are alive or being created.  */
+int registry_live_count (void);
 
 /* A reference to the live sandbox ID, or NULL.  */
 struct sbx *registry_get (const char *id);
