@@ -37,7 +37,7 @@ HUTCHD_OBJS := $(HUTCHD_SRCS:%.c=$(BUILD)/obj/%.o)
 # The sanitizer build leaves the preloaded interpreter out (embedded CPython
 # forked under ASan hangs its kernels); its Python kernels start cold.  The
 # optimised build, with it, runs the SDK suite.
-SAN_HUTCHD_OBJS := $(filter-out %/pyzygote.o,$(HUTCHD_SRCS:%.c=$(BUILD)/asan/obj/%.o))
+SAN_HUTCHD_OBJS := $(filter-out %/pyzygote.o %/pyzygote-pools.o,$(HUTCHD_SRCS:%.c=$(BUILD)/asan/obj/%.o))
 SAN_LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/asan/obj/%.o)
 SAN_CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/asan/obj/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/asan/tests/%)
@@ -84,7 +84,8 @@ INTERP_KERNELS := $(wildcard src/interp/kernels/*)
 $(BUILD)/obj/src/interp/kernels.o $(BUILD)/asan/obj/src/interp/kernels.o: $(INTERP_KERNELS)
 
 # Drives pyzygote alone for tests/interp/test_pyzygote.py.
-$(BUILD)/pyzygote-driver: tests/interp/pyzygote-driver.c src/interp/pyzygote.c $(BUILD)/libhutch.a
+$(BUILD)/pyzygote-driver: tests/interp/pyzygote-driver.c src/interp/pyzygote.c src/interp/pyzygote-pools.c \
+                          $(BUILD)/libhutch.a
 	$(CC) $(BASE_CFLAGS) $(PY_CFLAGS) $(OPT_CFLAGS) -o $@ $^ $(LIBS) $(PY_LIBS) -lpthread
 
 # A development harness: one sandbox running the agent, its envd port

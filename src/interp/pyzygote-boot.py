@@ -25,6 +25,7 @@ _KERNEL_MODULES = (
     'faulthandler',
     'pygments.styles.default',
     'pickleshare',
+    'sqlite3',
 )
 # The data stack, preloaded when installed.  matplotlib_inline is left out
 # on purpose: importing it while a shell exists hooks the inline backend
@@ -398,9 +399,17 @@ def _launch_fast(app, shell, connection_file):
     app.log_connection_info()
     app.init_io()
     app.init_signal()
+    # The input history lives in memory: no sqlite file and no saving
+    # thread per kernel (In, Out and %history work as usual for the
+    # session).
+    app.config.HistoryManager.hist_file = ':memory:'
     _adopt_shell(app, shell)
     shell.save_sys_module_state()  # sys.stdout is now the kernel's
     app.init_kernel()  # IPythonKernel takes the existing shell instance
+    # ipykernel 6 sleeps 0.5 ms after each execution so that a client
+    # reading its channels one at a time sees the output before the reply;
+    # hutch's client waits for the idle status on IOPub, which comes last.
+    app.kernel._execute_sleep = 0
     shell.parent = app.kernel
     shell.kernel = app.kernel
     app.init_path()

@@ -26,3 +26,8 @@ struct pyzygote_kernel
    succeed, else why the kernel could not be set up (EPERM, ENOENT...).
    The caller reaps the kernel.  */
 pid_t pyzygote_spawn (const struct pyzygote_kernel *k);
+
+/* In the zygote, GIL held, after preloading: take every free block of
+   pymalloc's partly used pools, so that kernels allocate from pools of
+   their own rather than copying shared pages.  Returns the bytes taken.  */
+size_t pyzygote_fill_pools (void);

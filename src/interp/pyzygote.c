@@ -27,6 +27,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <ftw.h>
 #include <grp.h>
 #include <limits.h>
@@ -180,6 +181,8 @@ clean_environ (const char *scratch)
   env[n++] = xstrdup ("OPENBLAS_NUM_THREADS=1");
   env[n++] = xstrdup ("OMP_NUM_THREADS=1");
   env[n++] = xstrdup ("MKL_NUM_THREADS=1");
+  /* ipykernel's debugger warns about frozen modules when imported.  */
+  env[n++] = xstrdup ("PYDEVD_DISABLE_FILE_VALIDATION=1");
   return env;
 }
 
@@ -318,6 +321,8 @@ pyzygote_init (hutch_error_t *err)
   remove_tree (scratch);
   if (ret == 0)
     ret = check_zygote (&fds_before, err);
+  if (ret == 0)
+    log_debug ("pyzygote: %zu KiB of free pymalloc blocks taken", pyzygote_fill_pools () / 1024);
   /* A failed interpreter stays as it is, GIL held: finalizing one that
      imported half the data stack is not reliable, and nothing calls it.  */
   if (ret < 0)
@@ -537,6 +542,9 @@ kernel_main (const struct pyzygote_kernel *k, struct plan *p, int status_fd)
   /* Python rebuilds the environment from the plan (with setenv(): the
      parent's threads must not be changing their environment).  */
   clearenv ();
+  /* One malloc arena per thread would give each of the kernel's threads
+     (IOPub, heartbeat, control, ZeroMQ's) pages of its own.  */
+  mallopt (M_ARENA_MAX, 2);
   close (status_fd); /* tells the parent the kernel is set up */
   run_kernel (k, p);
 }
