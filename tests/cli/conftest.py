@@ -67,7 +67,9 @@ class Cli:
         return subprocess.Popen([str(HUTCH), *args], env=self.env, **kw)
 
 
-hutchd, pytest_sessionfinish = session_hutchd(lambda: Hutchd(HUTCHD, "hutchd-cli"))
+# Without --api-key: the key is the one hutchd makes and keeps in
+# DATA_DIR/api-key, where docs/cli.md's examples read it.
+hutchd, pytest_sessionfinish = session_hutchd(lambda: Hutchd(HUTCHD, "hutchd-cli", own_key=True))
 
 
 @pytest.fixture

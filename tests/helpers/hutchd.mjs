@@ -87,11 +87,12 @@ export function mountsUnder(dir) {
  *   config   an object written to LOGDIR/hutchd.json and given with --config
  *   keep     keep the data directory and the log when it stops
  *            ($HUTCH_KEEP_LOGS keeps the log alone)
+ *   ownKey   no --api-key: hutchd makes its key and keeps it in DIR/api-key
  * Returns h: {bin, port, url, apiKey, dataDir, logDir, logFile, argv, config,
  * proc, exited (null while it runs), stop({timeoutMs})}.  Throws an Error,
  * with hutchd's output, when it cannot start or never answers /health.
  */
-export async function startHutchd({ prefix, args = [], config = null, keep = false }) {
+export async function startHutchd({ prefix, args = [], config = null, keep = false, ownKey = false }) {
   const bin = hutchdBinary()
   try {
     fs.accessSync(bin, fs.constants.X_OK)
@@ -104,11 +105,13 @@ export async function startHutchd({ prefix, args = [], config = null, keep = fal
   if (process.getuid && process.getuid() !== 0) throw new Error('hutchd must run as root; run this as root')
 
   const port = await freePort()
-  const apiKey = newApiKey()
+  const apiKey = ownKey ? null : newApiKey()
   const dataDir = fs.mkdtempSync(`/tmp/${prefix}-`)
   const logDir = fs.mkdtempSync(path.join(os.tmpdir(), `${prefix}-log-`))
   const logFile = path.join(logDir, 'hutchd.log')
-  const argv = [bin, '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, '--api-key', apiKey, ...args]
+  const argv = [bin, '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir]
+  if (apiKey) argv.push('--api-key', apiKey)
+  argv.push(...args)
   if (config) {
     const configFile = path.join(logDir, 'hutchd.json')
     fs.writeFileSync(configFile, JSON.stringify(config) + '\n')
@@ -160,7 +163,10 @@ export async function startHutchd({ prefix, args = [], config = null, keep = fal
   let last = ''
   for (let i = 0; i < HEALTH_ATTEMPTS && !h.exited; i++) {
     last = await health(url)
-    if (!last) return h
+    if (!last) {
+      if (ownKey) h.apiKey = fs.readFileSync(path.join(dataDir, 'api-key'), 'utf8').trim()
+      return h
+    }
     await sleep(100)
   }
   if (!h.exited) {

@@ -53,9 +53,10 @@ export function httpRequest({ port, method = 'GET', path: reqPath = '/', headers
 /**
  * Register before/after hooks (call inside describe) that start one hutchd
  * for the suite and stop it at the end, asserting a clean exit.
- * The returned object is filled in by the before hook.
+ * The returned object is filled in by the before hook.  ownKey: hutchd
+ * makes its own key (kept in DATA_DIR/api-key) instead of being given one.
  */
-export function useHutchd() {
+export function useHutchd({ ownKey = false } = {}) {
   const ctx = {
     sandboxes: new Set(),
     /** Remember a sandbox so the after hook kills it. */
@@ -71,7 +72,7 @@ export function useHutchd() {
     },
   }
   before(async () => {
-    const h = await startHutchd({ prefix: 'hutchd-compat' })
+    const h = await startHutchd({ prefix: 'hutchd-compat', ownKey })
     ctx.handle = h
     Object.assign(ctx, { port: h.port, url: h.url, apiKey: h.apiKey, dataDir: h.dataDir })
     pointSdkAt(h, { domain: 'localhost' })
