@@ -48,18 +48,17 @@
 //                     (section<TAB>round<TAB>variant<TAB>nanoseconds)
 //   BENCH_SDK_KEEP    keep hutchd's log and data directory
 
-import { execFile, spawn } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import crypto from 'node:crypto'
 import fs from 'node:fs'
-import http from 'node:http'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 
+import { health, pointSdkAt, startHutchd, tail } from '../../tests/helpers/hutchd.mjs'
+
 const HERE = path.dirname(fileURLToPath(import.meta.url))
-const REPO = path.resolve(HERE, '../..')
 const LATENCY_WARMUP = 10
 const TRANSFER_WARMUP = 1
 const CHUNK = 1 << 20 // bytes per chunk of the upload stream
@@ -128,106 +127,25 @@ const fail = (msg) => {
 
 // ---- hutchd ----
 
-async function freePort() {
-  return await new Promise((resolve, reject) => {
-    const srv = net.createServer()
-    srv.on('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address()
-      srv.close(() => resolve(port))
-    })
-  })
-}
-
-function getHealth(url) {
-  return new Promise((resolve) => {
-    const req = http.get(`${url}/health`, { agent: false, timeout: 2000 }, (res) => {
-      res.resume()
-      res.on('end', () => resolve(res.statusCode === 200))
-    })
-    req.on('timeout', () => req.destroy())
-    req.on('error', () => resolve(false))
-  })
-}
-
-function tail(file, bytes = 4096) {
-  try {
-    const buf = fs.readFileSync(file)
-    return buf.subarray(Math.max(0, buf.length - bytes)).toString('utf8')
-  } catch {
-    return '(no log)'
-  }
-}
-
-/** Mount points at or below dir in this mount namespace. */
-function mountsUnder(dir) {
-  const out = []
-  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const mp = line.split(' ')[4]
-    if (!mp) continue
-    const decoded = mp.replace(/\\([0-7]{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8)))
-    if (decoded === dir || decoded.startsWith(dir + '/')) out.push(decoded)
-  }
-  return out
-}
-
-async function startHutchd() {
+async function startBenchHutchd() {
   if (process.env.HUTCHD_URL) {
     const url = process.env.HUTCHD_URL.replace(/\/+$/, '')
     const apiKey = process.env.HUTCHD_API_KEY || fail('HUTCHD_URL needs HUTCHD_API_KEY')
-    if (!(await getHealth(url))) fail(`GET ${url}/health does not answer 200`)
+    if (await health(url)) fail(`GET ${url}/health does not answer 200`)
     return { url, apiKey, external: true, argv: [`(already running at ${url})`], logLevel: '(its own)' }
   }
-  const bin = process.env.HUTCHD_BIN || path.join(REPO, 'build', 'hutchd')
-  try {
-    fs.accessSync(bin, fs.constants.X_OK)
-  } catch {
-    fail(`hutchd binary \`${bin}\` is missing or not executable (make build/hutchd, or set HUTCHD_BIN)`)
-  }
-  if (process.getuid() !== 0) fail('hutchd must run as root; run the benchmark as root')
   const logLevel = process.env.HUTCHD_LOG || 'warn'
-  const port = await freePort()
-  const apiKey = 'e2b_' + crypto.randomBytes(20).toString('hex')
-  const dataDir = fs.mkdtempSync('/tmp/hutch-bench-sdk-')
-  const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hutch-bench-sdk-log-'))
-  const logFile = path.join(logDir, 'hutchd.log')
-  const argv = [bin, '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, '--api-key', apiKey, '--log', logLevel]
-  const logFd = fs.openSync(logFile, 'a')
-  const proc = spawn(argv[0], argv.slice(1), { stdio: ['ignore', logFd, logFd] })
-  fs.closeSync(logFd)
-  const h = { url: `http://127.0.0.1:${port}`, apiKey, dataDir, logDir, logFile, proc, argv, logLevel, exited: null }
-  h.exitPromise = new Promise((resolve) => {
-    proc.on('exit', (code, signal) => resolve((h.exited = { code, signal })))
-    proc.on('error', (err) => resolve((h.exited = { code: null, signal: null, err })))
-  })
-  for (let i = 0; i < 100 && !h.exited; i++) {
-    if (await getHealth(h.url)) return h
-    await sleep(100)
-  }
-  await stopHutchd(h, { strict: false }).catch(() => {})
-  fail(`hutchd did not become healthy (${JSON.stringify(h.exited)}); its log:\n${tail(logFile)}`)
+  const keep = !!process.env.BENCH_SDK_KEEP
+  const h = await startHutchd({ prefix: 'hutch-bench-sdk', args: ['--log', logLevel], keep }).catch((e) => fail(e.message))
+  return Object.assign(h, { logLevel, keep })
 }
 
-async function stopHutchd(h, { strict = true } = {}) {
+async function stopBenchHutchd(h, { strict = true } = {}) {
   if (!h || h.external) return
-  if (!h.exited) h.proc.kill('SIGTERM')
-  const r = await Promise.race([h.exitPromise, sleep(15000).then(() => null)])
-  if (!r) {
-    h.proc.kill('SIGKILL')
-    await h.exitPromise
-  }
-  const mounts = mountsUnder(h.dataDir)
-  const keep = !!process.env.BENCH_SDK_KEEP
-  if (mounts.length) {
-    // Never rm -rf through a mount.
-    console.error(`bench-sdk: hutchd left mounts under ${h.dataDir}: ${mounts.join(', ')}; not removing it`)
-  } else if (!keep) fs.rmSync(h.dataDir, { recursive: true, force: true })
-  if (keep) console.error(`bench-sdk: kept ${h.dataDir} and ${h.logFile}`)
-  else fs.rmSync(h.logDir, { recursive: true, force: true })
-  if (!strict) return
-  if (!r) fail('hutchd did not exit within 15 s of SIGTERM')
-  if (r.code !== 0 || r.signal !== null) fail(`hutchd exited with ${JSON.stringify(r)} after SIGTERM (expected 0)`)
-  if (mounts.length) fail('hutchd left mounts behind')
+  const problem = await h.stop({ timeoutMs: 15_000 })
+  if (h.keep) console.error(`bench-sdk: kept ${h.dataDir} and ${h.logFile}`)
+  if (problem && strict) fail(problem)
+  if (problem) console.error(`bench-sdk: ${problem.split('\n')[0]}`)
 }
 
 // ---- Statistics ----
@@ -607,14 +525,9 @@ async function main() {
   let h
   let failed = false
   try {
-    h = await startHutchd()
+    h = await startBenchHutchd()
     console.log(`  hutchd: ${h.argv.map((a) => (a === h.apiKey ? 'e2b_<random>' : a)).join(' ')}`)
-    process.env.E2B_API_URL = h.url
-    process.env.E2B_SANDBOX_URL = h.url
-    process.env.E2B_API_KEY = h.apiKey
-    delete process.env.E2B_DEBUG
-    delete process.env.E2B_ACCESS_TOKEN
-    delete process.env.E2B_DOMAIN
+    pointSdkAt(h)
     const { Sandbox } = await import('e2b')
 
     const lat = opts.only === 'transfer' ? null : await latency(Sandbox, opts.runs)
@@ -649,7 +562,7 @@ async function main() {
     }
     for (const sbx of live) await sbx.kill({ requestTimeoutMs: 10_000 }).catch(() => {})
     for (const d of scratch) fs.rmSync(d, { recursive: true, force: true })
-    await stopHutchd(h, { strict: !failed })
+    await stopBenchHutchd(h, { strict: !failed })
   } catch (err) {
     failed = true
     console.error(`bench-sdk: FAILED: ${err.message}`)

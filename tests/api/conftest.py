@@ -2,20 +2,21 @@
 test must leave untouched (checked after each test)."""
 import pytest
 
-from hutchd import Hutchd
+from client import ApiHutchd
 
 UNTOUCHED_METADATA = {"purpose": "api-untouched", "owner": "tests/api"}
 
 
 @pytest.fixture(scope="session")
 def hutchd():
-    h = Hutchd()
+    h = ApiHutchd()
     try:
         h.start()
     except RuntimeError as e:
         pytest.exit(str(e), returncode=1)
     yield h
-    h.stop()
+    problem = h.stop()
+    assert problem is None, problem
 
 
 def create_untouched_sandbox(hutchd):

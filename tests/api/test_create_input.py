@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from hutchd import Response, expect_error
+from client import Response, expect_error
 
 CREATE = ["/sandboxes", "/v2/sandboxes"]
 

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from hutchd import expect_error
+from client import expect_error
 
 # Connect codes and their HTTP statuses for unary errors (spec §4.3.1).
 CONNECT_STATUS = {

@@ -1,7 +1,7 @@
 """Unknown and malformed sandbox ids, and API key checks."""
 import pytest
 
-from hutchd import expect_error, new_api_key, unknown_sandbox_id
+from client import expect_error, new_api_key, unknown_sandbox_id
 
 # (method, path template, body) for every per-sandbox endpoint of spec §3.4.
 PER_SANDBOX = [

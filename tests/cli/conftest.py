@@ -16,10 +16,10 @@ import uuid
 
 import pytest
 
-from hutchd import REPO, Hutchd
+from hutchd import REPO, Hutchd, hutchd_bin, session_hutchd
 
 HUTCH = pathlib.Path(os.environ.get("HUTCH_BIN") or REPO / "build" / "asan" / "hutch")
-HUTCHD = pathlib.Path(os.environ.get("HUTCHD_BIN") or REPO / "build" / "asan" / "hutchd")
+HUTCHD = hutchd_bin("build/asan/hutchd")
 TIMEOUT = 120  # seconds: a hung hutch fails its test
 CONFIG_VARS = ("HUTCH_API_URL", "HUTCH_API_KEY", "HUTCH_SANDBOX_URL", "E2B_API_URL",
                "E2B_API_KEY", "E2B_SANDBOX_URL", "E2B_DOMAIN", "HUTCH_DOMAIN")
@@ -67,26 +67,9 @@ class Cli:
         return subprocess.Popen([str(HUTCH), *args], env=self.env, **kw)
 
 
-_server = {}
-
-
-@pytest.fixture(scope="session")
-def hutchd():
-    if "error" in _server:
-        pytest.fail(_server["error"], pytrace=False)
-    if "h" not in _server:
-        try:
-            _server["h"] = Hutchd(HUTCHD).start()
-        except RuntimeError as e:
-            _server["error"] = str(e)
-            pytest.fail(str(e), pytrace=False)
-    yield _server["h"]
-
-
-def pytest_sessionfinish(session, exitstatus):
-    h = _server.pop("h", None)
-    if h is not None:
-        h.stop()
+# Without --api-key: the key is the one hutchd makes and keeps in
+# DATA_DIR/api-key, where docs/cli.md's examples read it.
+hutchd, pytest_sessionfinish = session_hutchd(lambda: Hutchd(HUTCHD, "hutchd-cli", own_key=True))
 
 
 @pytest.fixture

@@ -1,7 +1,9 @@
 // Every ```js example in README.md and docs/*.md runs against a real
-// hutchd, with the SDK pointed at it by the three environment variables the
-// README tells users to set. Lines `console.log(...)  // VALUE` state what
-// the example prints; the printed lines must be exactly those values.
+// hutchd, under each ```sh block of those pages that points the SDK at
+// hutchd (the `export E2B_...` lines), run as written with sh before it:
+// only the default address and /var/lib/hutch, where hutchd keeps its key,
+// are replaced by the test server's. Lines `console.log(...)  // VALUE`
+// state what the example prints; the printed lines must be exactly those.
 
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
@@ -11,23 +13,30 @@ import { describe, it } from 'node:test'
 
 import { REPO, useHutchd } from './helpers/hutchd.mjs'
 
-function examples() {
+function fenced(lang) {
   const docs = ['README.md', ...fs.readdirSync(path.join(REPO, 'docs')).map((f) => `docs/${f}`)]
   const found = []
   for (const doc of docs.filter((d) => d.endsWith('.md'))) {
     const text = fs.readFileSync(path.join(REPO, doc), 'utf8')
-    for (const m of text.matchAll(/```js\n([\s\S]*?)```/g)) found.push({ doc, code: m[1] })
+    for (const m of text.matchAll(new RegExp('^```' + lang + '\\n([\\s\\S]*?)^```', 'gm'))) {
+      if (/<!-- docs-test: skip: .+ -->\n$/.test(text.slice(0, m.index))) continue // see tests/helpers/docs.py
+      found.push({ doc, line: text.slice(0, m.index).split('\n').length, code: m[1] })
+    }
   }
   return found
 }
+
+const examples = () => fenced('js')
+const sdkSetups = () => fenced('sh').filter((b) => /^export E2B_/m.test(b.code))
 
 function expectedOutput(code) {
   return [...code.matchAll(/console\.log\(.*\)\s*\/\/\s*(.*)$/gm)].map((m) => m[1].trim())
 }
 
-function runNode(file, env) {
+/** sh -e -c SCRIPT, its $1 being arg. */
+function runShell(script, arg, env) {
   return new Promise((resolve, reject) => {
-    execFile('node', [file], { env, timeout: 120_000 }, (err, stdout, stderr) => {
+    execFile('sh', ['-e', '-c', script, 'sh', arg], { env, timeout: 120_000 }, (err, stdout, stderr) => {
       if (err) reject(new Error(`${err.message}\nstderr:\n${stderr}`))
       else resolve(stdout)
     })
@@ -35,29 +44,29 @@ function runNode(file, env) {
 }
 
 describe('documentation examples', () => {
-  const hutchd = useHutchd()
+  const hutchd = useHutchd({ ownKey: true })
   const all = examples()
+  const setups = sdkSetups()
 
-  it('the README has a JavaScript example', () => {
+  it('the README has a JavaScript example and the SDK setup', () => {
     assert.ok(all.some((e) => e.doc === 'README.md'))
+    assert.ok(setups.some((e) => e.doc === 'README.md'))
   })
 
   for (const [i, example] of all.entries()) {
-    it(`${example.doc} example ${i + 1} prints what it says`, async () => {
-      const file = path.join(import.meta.dirname, `.docs-example-${process.pid}-${i}.mjs`)
-      fs.writeFileSync(file, example.code)
-      try {
-        const env = {
-          ...process.env,
-          E2B_API_URL: hutchd.url,
-          E2B_SANDBOX_URL: hutchd.url,
-          E2B_API_KEY: hutchd.apiKey,
+    for (const setup of setups) {
+      it(`${example.doc}:${example.line} after ${setup.doc}:${setup.line} prints what it says`, async () => {
+        const file = path.join(import.meta.dirname, `.docs-example-${process.pid}-${i}.mjs`)
+        fs.writeFileSync(file, example.code)
+        try {
+          const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('E2B_')))
+          const local = setup.code.replaceAll('http://127.0.0.1:3000', hutchd.url).replaceAll('/var/lib/hutch', hutchd.dataDir)
+          const out = await runShell(`${local}exec node "$1"\n`, file, env)
+          assert.deepEqual(out.trimEnd().split('\n'), expectedOutput(example.code))
+        } finally {
+          fs.rmSync(file, { force: true })
         }
-        const out = await runNode(file, env)
-        assert.deepEqual(out.trimEnd().split('\n'), expectedOutput(example.code))
-      } finally {
-        fs.rmSync(file, { force: true })
-      }
-    })
+      })
+    }
   }
 })

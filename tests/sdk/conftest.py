@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from hutchd import REPO, Hutchd
+from hutchd import REPO, Hutchd, hutchd_bin, session_hutchd
 
 sys.path.insert(0, str(REPO / "python"))
 
@@ -23,26 +23,8 @@ def clean_env(monkeypatch):
         monkeypatch.delenv(name, raising=False)
 
 
-_server = {}
-
-
-@pytest.fixture(scope="session")
-def hutchd():
-    if "error" in _server:
-        pytest.fail(_server["error"], pytrace=False)
-    if "h" not in _server:
-        try:
-            _server["h"] = Hutchd().start()
-        except RuntimeError as e:
-            _server["error"] = str(e)
-            pytest.fail(str(e), pytrace=False)
-    yield _server["h"]
-
-
-def pytest_sessionfinish(session, exitstatus):
-    h = _server.pop("h", None)
-    if h is not None:
-        h.stop()
+HUTCHD = hutchd_bin("build/hutchd")
+hutchd, pytest_sessionfinish = session_hutchd(lambda: Hutchd(HUTCHD, "hutchd-sdk"))
 
 
 @pytest.fixture

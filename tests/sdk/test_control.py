@@ -234,10 +234,11 @@ def test_rate_limit(server, tmp_path, monkeypatch):
     """A hutchd allowed one sandbox answers 429 to the second create."""
     import json
     from hutch import RateLimitException
+    from conftest import HUTCHD
     from hutchd import Hutchd
     config = tmp_path / "hutchd.json"
     config.write_text(json.dumps({"maxSandboxes": 1}))
-    small = Hutchd(["--config", str(config)]).start()
+    small = Hutchd(HUTCHD, "hutchd-sdk", ["--config", str(config)]).start()
     try:
         monkeypatch.setenv("HUTCH_API_URL", small.url)
         monkeypatch.setenv("HUTCH_API_KEY", small.api_key)

@@ -1,4 +1,5 @@
-// Starts one hutchd per test file and points the e2b SDK at it.
+// Starts one hutchd per test file (tests/helpers/hutchd.mjs) and points the
+// e2b SDK at it.
 //
 // The contract (see tests/compat/README.md):
 //   hutchd --listen 127.0.0.1:PORT --data-dir DIR --api-key KEY
@@ -10,28 +11,14 @@
 //   ... hutchd.port, hutchd.apiKey, hutchd.track(sandbox)
 
 import { after, before } from 'node:test'
-import { spawn } from 'node:child_process'
 import crypto from 'node:crypto'
-import fs from 'node:fs'
 import http from 'node:http'
-import net from 'node:net'
-import os from 'node:os'
-import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 
-export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
+import { newApiKey, pointSdkAt, REPO, sleep, startHutchd, tail } from '../../helpers/hutchd.mjs'
 
-const HEALTH_ATTEMPTS = 100 // each a real GET /health, 100 ms apart at most
+export { newApiKey, REPO, sleep }
+
 const STOP_TIMEOUT_MS = 15_000
-
-export function hutchdBinary() {
-  return process.env.HUTCHD_BIN || path.join(REPO, 'build', 'hutchd')
-}
-
-/** A fresh API key: e2b_ followed by 40 lowercase hex characters. */
-export function newApiKey() {
-  return 'e2b_' + crypto.randomBytes(20).toString('hex')
-}
 
 /** A sandbox id that is well formed (^[a-z0-9]+$, E2B's shape) and unknown. */
 export function unknownSandboxId() {
@@ -39,20 +26,6 @@ export function unknownSandboxId() {
   let id = 'i'
   for (const b of crypto.randomBytes(20)) id += alphabet[b % alphabet.length]
   return id
-}
-
-export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
-
-async function freePort() {
-  return await new Promise((resolve, reject) => {
-    const srv = net.createServer()
-    srv.unref()
-    srv.on('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address()
-      srv.close(() => resolve(port))
-    })
-  })
 }
 
 /**
@@ -77,162 +50,13 @@ export function httpRequest({ port, method = 'GET', path: reqPath = '/', headers
   })
 }
 
-function tail(file, bytes = 8192) {
-  try {
-    const buf = fs.readFileSync(file)
-    return buf.subarray(Math.max(0, buf.length - bytes)).toString('utf8')
-  } catch {
-    return '(no log)'
-  }
-}
-
-/** Mount points at or below dir in this mount namespace. */
-function mountsUnder(dir) {
-  const out = []
-  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const mp = line.split(' ')[4]
-    if (!mp) continue
-    const decoded = mp.replace(/\\([0-7]{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8)))
-    if (decoded === dir || decoded.startsWith(dir + '/')) out.push(decoded)
-  }
-  return out
-}
-
-/**
- * Start hutchd on a free port with a fresh data directory.
- * Returns {port, url, apiKey, dataDir, proc, logFile, stop()}.
- * Throws a clear error when the binary is missing or never becomes healthy.
- */
-export async function startHutchd() {
-  const bin = hutchdBinary()
-  try {
-    fs.accessSync(bin, fs.constants.X_OK)
-  } catch {
-    throw new Error(
-      `hutchd binary not found or not executable at ${bin}. ` +
-        'Build it first (make in the repository root) or set HUTCHD_BIN to its path.',
-    )
-  }
-  if (process.getuid && process.getuid() !== 0) {
-    throw new Error('these tests start hutchd, which must run as root; run them as root')
-  }
-
-  const port = await freePort()
-  const apiKey = newApiKey()
-  const dataDir = fs.mkdtempSync('/tmp/hutchd-compat-')
-  const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hutchd-compat-log-'))
-  const logFile = path.join(logDir, 'hutchd.log')
-  const logFd = fs.openSync(logFile, 'a')
-  const proc = spawn(bin, ['--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, '--api-key', apiKey], {
-    stdio: ['ignore', logFd, logFd],
-  })
-  fs.closeSync(logFd)
-  let exited = null
-  const exitPromise = new Promise((resolve) => {
-    proc.on('exit', (code, signal) => {
-      exited = { code, signal }
-      resolve(exited)
-    })
-    proc.on('error', (err) => {
-      exited = { code: null, signal: null, err }
-      resolve(exited)
-    })
-  })
-
-  const cleanupDirs = () => {
-    const mounts = mountsUnder(dataDir)
-    if (mounts.length) {
-      // Never rm -rf through a mount: it could reach host files.
-      throw new Error(`hutchd left mounts under its data directory ${dataDir}: ${mounts.join(', ')}`)
-    }
-    fs.rmSync(dataDir, { recursive: true, force: true })
-    if (!process.env.HUTCH_KEEP_LOGS) fs.rmSync(logDir, { recursive: true, force: true })
-  }
-
-  let healthy = false
-  let lastError = ''
-  for (let i = 0; i < HEALTH_ATTEMPTS && !exited; i++) {
-    try {
-      const res = await httpRequest({ port, path: '/health', timeoutMs: 2000 })
-      if (res.status === 200) {
-        healthy = true
-        break
-      }
-      lastError = `GET /health answered ${res.status}`
-    } catch (err) {
-      lastError = err.message
-    }
-    await sleep(100)
-  }
-  if (!healthy) {
-    if (!exited) {
-      proc.kill('SIGKILL')
-      await exitPromise
-    }
-    const why = exited?.err ? exited.err.message : `exit ${JSON.stringify(exited)}`
-    const log = tail(logFile)
-    try {
-      cleanupDirs()
-    } catch {}
-    throw new Error(
-      `hutchd (${bin}) did not become healthy on 127.0.0.1:${port} after ${HEALTH_ATTEMPTS} attempts ` +
-        `(last: ${lastError}; ${why}). Its output:\n${log}`,
-    )
-  }
-
-  const url = `http://127.0.0.1:${port}`
-  return {
-    port,
-    url,
-    apiKey,
-    dataDir,
-    proc,
-    logFile,
-    get exited() {
-      return exited
-    },
-    async stop() {
-      if (!exited) proc.kill('SIGTERM')
-      let timer
-      const deadline = new Promise((resolve) => {
-        timer = setTimeout(() => resolve(null), STOP_TIMEOUT_MS)
-      })
-      const result = await Promise.race([exitPromise, deadline])
-      clearTimeout(timer)
-      if (!result) {
-        proc.kill('SIGKILL')
-        await exitPromise
-        const log = tail(logFile)
-        cleanupDirs()
-        throw new Error(`hutchd did not exit within ${STOP_TIMEOUT_MS} ms of SIGTERM. Its output:\n${log}`)
-      }
-      const log = tail(logFile)
-      cleanupDirs()
-      if (result.code !== 0 || result.signal !== null) {
-        throw new Error(
-          `hutchd exited with code ${result.code} signal ${result.signal} after SIGTERM (expected 0). Its output:\n${log}`,
-        )
-      }
-    },
-  }
-}
-
-/** Point the SDK at a started hutchd, as the contract says. */
-export function applySdkEnv(h) {
-  process.env.E2B_API_URL = h.url
-  process.env.E2B_SANDBOX_URL = h.url
-  process.env.E2B_API_KEY = h.apiKey
-  process.env.E2B_DOMAIN = 'localhost'
-  delete process.env.E2B_DEBUG
-  delete process.env.E2B_ACCESS_TOKEN
-}
-
 /**
  * Register before/after hooks (call inside describe) that start one hutchd
  * for the suite and stop it at the end, asserting a clean exit.
- * The returned object is filled in by the before hook.
+ * The returned object is filled in by the before hook.  ownKey: hutchd
+ * makes its own key (kept in DATA_DIR/api-key) instead of being given one.
  */
-export function useHutchd() {
+export function useHutchd({ ownKey = false } = {}) {
   const ctx = {
     sandboxes: new Set(),
     /** Remember a sandbox so the after hook kills it. */
@@ -248,10 +72,10 @@ export function useHutchd() {
     },
   }
   before(async () => {
-    const h = await startHutchd()
+    const h = await startHutchd({ prefix: 'hutchd-compat', ownKey })
     ctx.handle = h
     Object.assign(ctx, { port: h.port, url: h.url, apiKey: h.apiKey, dataDir: h.dataDir })
-    applySdkEnv(h)
+    pointSdkAt(h, { domain: 'localhost' })
   }, { timeout: 60_000 })
   after(async () => {
     if (!ctx.handle) return
@@ -260,7 +84,8 @@ export function useHutchd() {
         await sbx.kill({ requestTimeoutMs: 10_000 })
       } catch {}
     }
-    await ctx.handle.stop()
+    const problem = await ctx.handle.stop({ timeoutMs: STOP_TIMEOUT_MS })
+    if (problem) throw new Error(problem)
   }, { timeout: 60_000 })
   return ctx
 }
