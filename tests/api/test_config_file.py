@@ -9,6 +9,7 @@ limit itself is tested with a small value in tests/sdk/test_control.py).
 import datetime
 import json
 import os
+import time
 
 import pytest
 
@@ -50,7 +51,8 @@ def parse_time(s):
 
 
 def test_example_sets_what_the_test_checks():
-    assert set(example()) == {"listen", "domain", "maxSandboxes", "defaultTimeout", "memoryMB"}
+    assert set(example()) == {"listen", "domain", "maxSandboxes", "defaultTimeout", "memoryMB",
+                              "spareSandboxes"}
 
 
 def test_default_timeout(configured, created):
@@ -79,3 +81,35 @@ def test_domain_routes_by_host(configured, created):
     assert r.status == 204, r
     r = configured.request("GET", "/health", key=None, headers={"Host": f"49983-{created}.other.test"})
     assert r.status == 200, r
+
+
+def sandbox_dirs(h):
+    """Every sandbox alive, handed out or spare: one state directory each."""
+    return set(os.listdir(os.path.join(h.data_dir, "sandboxes")))
+
+
+def wait_for_sandbox_count(h, n, timeout=60):
+    deadline = time.monotonic() + timeout
+    while len(sandbox_dirs(h)) != n:
+        assert h.alive(), h.log_tail()
+        if time.monotonic() > deadline:
+            pytest.fail(f"expected {n} sandboxes under {h.data_dir}, found {sorted(sandbox_dirs(h))}")
+        time.sleep(0.05)
+    return sandbox_dirs(h)
+
+
+def test_spares_are_made_and_handed_out(configured):
+    n = example()["spareSandboxes"]
+    spares = wait_for_sandbox_count(configured, n)
+    assert configured.request("GET", "/v2/sandboxes").json() == []
+    r = configured.request("POST", "/v2/sandboxes", {"templateID": "base", "envVars": {"X": "1"}})
+    assert r.status == 201, r
+    sid, token = r.json()["sandboxID"], r.json()["envdAccessToken"]
+    try:
+        assert sid in spares  # made in advance, not by this create
+        assert configured.envd(sid, "GET", "/envs", token=token).json() == {"X": "1"}
+        # The one handed out is replaced.
+        wait_for_sandbox_count(configured, n + 1)
+    finally:
+        configured.request("DELETE", f"/sandboxes/{sid}")
+    wait_for_sandbox_count(configured, n)

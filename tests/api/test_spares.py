@@ -5,7 +5,8 @@ import subprocess
 
 import pytest
 
-from hutchd import binary, expect_error, free_port, new_api_key
+from client import expect_error, new_api_key
+from hutchd import free_port, hutchd_bin
 
 
 def create(hutchd, **body):
@@ -75,7 +76,7 @@ def test_a_bad_spare_count_stops_the_server_with_a_clear_message(tmp_path, value
     config = tmp_path / "hutchd.json"
     config.write_text(json.dumps({"spareSandboxes": value}))
     r = subprocess.run(
-        [str(binary()), "--listen", f"127.0.0.1:{free_port()}", "--data-dir", str(tmp_path / "data"),
+        [str(hutchd_bin("build/hutchd")), "--listen", f"127.0.0.1:{free_port()}", "--data-dir", str(tmp_path / "data"),
          "--api-key", new_api_key(), "--config", str(config)],
         capture_output=True, text=True, timeout=30)
     assert r.returncode != 0
