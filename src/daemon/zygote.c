@@ -7,8 +7,10 @@
 #include "libhutch/util.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,6 +20,9 @@
 #include <sys/wait.h>
 
 #define MAX_INIT_JSON (256 * 1024)
+/* plug_heap_holes(): the chunk it takes, and the free bytes it leaves.  */
+#define HEAP_PLUG_SIZE 32
+#define HEAP_HOLES_LEFT 4096
 
 enum zygote_op
 {
@@ -246,12 +251,44 @@ preload_python (void)
     _exit (1);
 }
 
+/* Take every free chunk of the heap (never to be freed).  Sandboxes
+   inherit the zygote's heap: its free chunks, left by the work of each
+   create and scattered over pages that every sandbox shares, are where
+   their allocations would land first, copying one shared page for each.
+   Plugged, they leave sandboxes to allocate from pages of their own.  */
+static void
+plug_heap_holes (void)
+{
+  size_t last = SIZE_MAX;
+
+  for (;;)
+    {
+      struct mallinfo2 mi = mallinfo2 ();
+      /* Free bytes in the bins: less the top chunk and the fast bins
+         (there are none: see zygote_main).  */
+      size_t holes = mi.fordblks - mi.keepcost - mi.fsmblks;
+
+      if (holes < HEAP_HOLES_LEFT || holes >= last)
+        return;
+      last = holes;
+      /* Each small request takes at least its size from a free chunk, so
+         asking for half of the free bytes never reaches the top chunk.  */
+      for (size_t taken = 0; taken < holes / 2; taken += HEAP_PLUG_SIZE)
+        if (malloc (HEAP_PLUG_SIZE - sizeof (size_t)) == NULL)
+          return;
+    }
+}
+
 static void __attribute__ ((noreturn)) zygote_main (struct hutch_runtime *rt, int fd)
 {
   char *buf = xmalloc (sizeof (struct zygote_msg) + MAX_INIT_JSON + 1);
 
   prctl (PR_SET_NAME, "hutch-zygote", 0, 0, 0);
   preload_python ();
+  /* No fast bins: their chunks would stay free whatever plug_heap_holes()
+     asks for.  */
+  mallopt (M_MXFAST, 0);
+  plug_heap_holes ();
   for (;;)
     {
       ssize_t n
@@ -259,6 +296,7 @@ static void __attribute__ ((noreturn)) zygote_main (struct hutch_runtime *rt, in
       if (n <= 0)
         break;
       serve_one (rt, fd, buf, n);
+      plug_heap_holes ();
     }
   destroy_all ();
   _exit (0);
