@@ -214,11 +214,27 @@ default_ctype (json_t *env)
   json_object_set_new (env, "LC_CTYPE", json_string ("C.UTF-8"));
 }
 
+/* Without TZ, R's Sys.timezone() runs timedatectl, which fails and warns
+   in a sandbox (no systemd); TZ from /etc/timezone names the same zone
+   as /etc/localtime does, and R takes it as it is.  */
+static void
+default_tz (json_t *env)
+{
+  cleanup_free char *text = NULL;
+  size_t len;
+
+  if (json_object_get (env, "TZ") || read_file_at (AT_FDCWD, "/etc/timezone", &text, &len) < 0)
+    return;
+  len = strcspn (text, " \t\r\n");
+  if (len > 0 && len < 256 && strlen (text) == len + strspn (text + len, " \t\r\n"))
+    json_object_set_new (env, "TZ", json_stringn (text, len));
+}
+
 /* Start ARGV (a JSON array with {connection_file}) with the variables of
-   SPEC_ENV (may be NULL) over the base environment; UTF8: set LC_CTYPE
-   when nothing chose a locale.  */
+   SPEC_ENV (may be NULL) over the base environment; DEFAULTS: set
+   LC_CTYPE and TZ when nothing chose a locale or a zone.  */
 static int
-start_argv (json_t *argv, const char *dir, json_t *spec_env, bool utf8, const char *conn_file,
+start_argv (json_t *argv, const char *dir, json_t *spec_env, bool defaults, const char *conn_file,
             const struct agent_user *user, const char *cwd, struct kernel_proc *ret,
             hutch_error_t *err)
 {
@@ -228,8 +244,11 @@ start_argv (json_t *argv, const char *dir, json_t *spec_env, bool utf8, const ch
 
   if (json_is_object (spec_env))
     json_object_update (env, spec_env);
-  if (utf8)
-    default_ctype (env);
+  if (defaults)
+    {
+      default_ctype (env);
+      default_tz (env);
+    }
   s.argv = build_argv (argv, dir, conn_file);
   s.envp = build_envp (env);
   s.groups = user_groups (user, &s.n_groups);

@@ -1,14 +1,16 @@
 // R code contexts through the official @e2b/code-interpreter SDK: IRkernel
 // (Debian's r-cran-irkernel, kernelspec "ir") started inside the sandbox.
 // State, the default R context, stdout/stderr, errors, data.frame and plot
-// results, per-run and sandbox envs, cwd, UTF-8 text, a timeout, restart,
-// and the error for a language that has no kernel installed.
+// results, per-run and sandbox envs, cwd, UTF-8 text, the time zone, a
+// timeout, restart, and the error for a language that has no kernel
+// installed.
 //
 // IRkernel sends every value as display_data, never execute_result, so R
 // results have isMainResult false and execution.text is undefined, as on
 // E2B: the values are in execution.results.
 
 import assert from 'node:assert/strict'
+import fs from 'node:fs'
 import { before, describe, it } from 'node:test'
 import { Sandbox, SandboxError, TimeoutError } from '@e2b/code-interpreter'
 import { useHutchd } from './helpers/hutchd.mjs'
@@ -169,6 +171,21 @@ describe('R contexts (IRkernel)', () => {
     assert.equal(ex.error, undefined, describeError(ex.error))
     assert.equal(ex.logs.stdout.join(''), '[1] "h\u00e9llo \u65e5\u672c"\nh\u00e9llo \u65e5\u672c \n')
     assert.deepEqual(texts(ex), ['[1] 8'])
+  })
+
+  it('Sys.timezone() names the zone of /etc/timezone without a warning', T, async () => {
+    // The sandbox's /etc/timezone is a copy of the host's.
+    const zone = fs.readFileSync('/etc/timezone', 'utf8').trim()
+    const ex = await sbx.runCode("cat(Sys.timezone(), format(Sys.time(), '%Z'), sep = '|')", { language: 'r' })
+    assert.equal(ex.error, undefined, describeError(ex.error))
+    assert.deepEqual(ex.logs.stderr, [])
+    assert.equal(ex.logs.stdout.join('').split('|')[0], zone)
+    // TZ from the sandbox's envs wins.
+    const paris = hutchd.track(await Sandbox.create({ metadata: { suite: 'r' }, envs: { TZ: 'Europe/Paris' } }))
+    const there = await paris.runCode("Sys.timezone()", { language: 'r' })
+    assert.deepEqual(texts(there), ['[1] "Europe/Paris"'])
+    assert.deepEqual(there.logs.stderr, [])
+    await paris.kill()
   })
 
   it('cwd of an R context, and restartCodeContext clears its state', T, async () => {

@@ -16,6 +16,12 @@ def texts(e):
     return [r.text for r in e.results]
 
 
+def read_timezone():
+    # The sandbox's /etc/timezone is a copy of the host's.
+    with open("/etc/timezone") as f:
+        return f.read().strip()
+
+
 def test_r_context_state(sandbox):
     ctx = sandbox.create_code_context(language="r")
     assert ctx.language == "r" and ctx.cwd == "/home/user"
@@ -83,7 +89,7 @@ def test_r_data_frame_and_plot(sandbox):
     assert len(pngs) == 1 and base64.b64decode(pngs[0].png).startswith(b"\x89PNG\r\n\x1a\n")
 
 
-def test_r_envs_cwd_unicode(server, tag):
+def test_r_envs_cwd_unicode_timezone(server, tag):
     with Sandbox.create(metadata={"test": tag}, envs={"SANDBOX_WIDE": "everywhere"}) as sbx:
         ctx = sbx.create_code_context(language="r", cwd="/tmp")
         code = "cat(Sys.getenv('SANDBOX_WIDE'), Sys.getenv('PER_RUN'), getwd(), sep = '|')"
@@ -92,6 +98,8 @@ def test_r_envs_cwd_unicode(server, tag):
         assert sbx.run_code(code, context=ctx).logs.stdout == ["everywhere||/tmp"]
         e = sbx.run_code("s <- 'héllo ✓ 世界'; cat(s, '\\n'); nchar(s)", context=ctx)
         assert e.logs.stdout == ["héllo ✓ 世界 \n"] and texts(e) == ["[1] 10"]
+        zone = sbx.run_code("Sys.timezone()", context=ctx)
+        assert zone.logs.stderr == [] and texts(zone) == [f'[1] "{read_timezone()}"']
 
 
 def test_r_timeout_then_answers(sandbox):
