@@ -8,6 +8,7 @@ PACKAGES="
   libseccomp-dev libjansson-dev libmicrohttpd-dev libzmq3-dev libssl-dev zlib1g-dev
   libhttp-parser-dev libcurl4-openssl-dev libpython3-dev python3 python3-pytest
   python3-ipykernel python3-jupyter-client python3-zmq python3-numpy python3-pandas python3-matplotlib
+  r-cran-irkernel
   node-typescript
   libcriterion-dev bubblewrap iproute2 util-linux procps
   nodejs npm

@@ -200,10 +200,41 @@ user_groups (const struct agent_user *u, size_t *ret_n)
   return groups;
 }
 
+/* Without LC_ALL, LC_CTYPE or LANG a kernel runs in the C locale, where
+   R, for one, prints every non-ASCII character as <U+00E9>.  Give it
+   UTF-8 text as the Python kernels have it (PEP 538 does the same).  */
+static void
+default_ctype (json_t *env)
+{
+  const char *vars[] = { "LC_ALL", "LC_CTYPE", "LANG" };
+
+  for (size_t i = 0; i < ARRAY_SIZE (vars); i++)
+    if (json_object_get (env, vars[i]))
+      return;
+  json_object_set_new (env, "LC_CTYPE", json_string ("C.UTF-8"));
+}
+
+/* Without TZ, R's Sys.timezone() runs timedatectl, which fails and warns
+   in a sandbox (no systemd); TZ from /etc/timezone names the same zone
+   as /etc/localtime does, and R takes it as it is.  */
+static void
+default_tz (json_t *env)
+{
+  cleanup_free char *text = NULL;
+  size_t len;
+
+  if (json_object_get (env, "TZ") || read_file_at (AT_FDCWD, "/etc/timezone", &text, &len) < 0)
+    return;
+  len = strcspn (text, " \t\r\n");
+  if (len > 0 && len < 256 && strlen (text) == len + strspn (text + len, " \t\r\n"))
+    json_object_set_new (env, "TZ", json_stringn (text, len));
+}
+
 /* Start ARGV (a JSON array with {connection_file}) with the variables of
-   SPEC_ENV (may be NULL) over the base environment.  */
+   SPEC_ENV (may be NULL) over the base environment; DEFAULTS: set
+   LC_CTYPE and TZ when nothing chose a locale or a zone.  */
 static int
-start_argv (json_t *argv, const char *dir, json_t *spec_env, const char *conn_file,
+start_argv (json_t *argv, const char *dir, json_t *spec_env, bool defaults, const char *conn_file,
             const struct agent_user *user, const char *cwd, struct kernel_proc *ret,
             hutch_error_t *err)
 {
@@ -213,6 +244,11 @@ start_argv (json_t *argv, const char *dir, json_t *spec_env, const char *conn_fi
 
   if (json_is_object (spec_env))
     json_object_update (env, spec_env);
+  if (defaults)
+    {
+      default_ctype (env);
+      default_tz (env);
+    }
   s.argv = build_argv (argv, dir, conn_file);
   s.envp = build_envp (env);
   s.groups = user_groups (user, &s.n_groups);
@@ -234,7 +270,7 @@ start_spec (const struct kernelspec *k, const char *conn_file, const struct agen
 
   ret->interrupt_by_message = mode && strcmp (mode, "message") == 0;
   return start_argv (json_object_get (k->doc, "argv"), k->dir, json_object_get (k->doc, "env"),
-                     conn_file, user, cwd, ret, err);
+                     true, conn_file, user, cwd, ret, err);
 }
 
 static int
@@ -246,7 +282,7 @@ start_builtin (const char *language, const char *conn_file, const struct agent_u
   if (argv == NULL)
     return -1;
   ret->interrupt_by_message = false;
-  return start_argv (argv, NULL, NULL, conn_file, user, cwd, ret, err);
+  return start_argv (argv, NULL, NULL, false, conn_file, user, cwd, ret, err);
 }
 
 static bool
