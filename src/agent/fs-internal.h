@@ -1,8 +1,8 @@
 /* Shared by the filesystem service (filesystem.c, watch.c) and /files
-   (files.c): EntryInfo messages, per-file metadata, errno mapping and the
-   caller's user.  Every function here touches the filesystem with the
-   calling thread's credentials: call them between agent_fs_as() and
-   agent_fs_restore().  */
+   (files-download.c, files-upload.c): EntryInfo messages, per-file
+   metadata, errno mapping and the caller's user.  Every function here
+   touches the filesystem with the calling thread's credentials: call them
+   between agent_fs_as() and agent_fs_restore().  */
 #pragma once
 
 #include "common/http.h"

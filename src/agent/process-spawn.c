@@ -2,6 +2,7 @@
    exec.  Between fork and exec the child of this multithreaded agent only
    makes async-signal-safe calls; everything it needs is prepared first.  */
 #define _GNU_SOURCE
+#include "child-setup.h"
 #include "process-internal.h"
 #include "libhutch/util.h"
 
@@ -18,31 +19,12 @@
 #include <termios.h>
 #include <unistd.h>
 
-enum child_step
-{
-  STEP_SESSION,
-  STEP_CTTY,
-  STEP_STDIO,
-  STEP_FDS,
-  STEP_GROUPS,
-  STEP_GID,
-  STEP_UID,
-  STEP_CHDIR,
-  STEP_EXEC,
-};
-
-static const char *const step_names[] = {
-  [STEP_SESSION] = "setsid",     [STEP_CTTY] = "set controlling terminal",
-  [STEP_STDIO] = "set up stdio", [STEP_FDS] = "close descriptors",
-  [STEP_GROUPS] = "setgroups",   [STEP_GID] = "setgid",
-  [STEP_UID] = "setuid",         [STEP_CHDIR] = "chdir",
-  [STEP_EXEC] = "exec",
-};
-
-struct child_report
-{
-  int step;
-  int err;
+static const char *const step_names[CHILD_STEPS] = {
+  [CHILD_SESSION] = "setsid",     [CHILD_CTTY] = "set controlling terminal",
+  [CHILD_STDIO] = "set up stdio", [CHILD_FDS] = "close descriptors",
+  [CHILD_GROUPS] = "setgroups",   [CHILD_GID] = "setgid",
+  [CHILD_UID] = "setuid",         [CHILD_CHDIR] = "chdir",
+  [CHILD_EXEC] = "exec",
 };
 
 /* Descriptors of one spawn.  CHILD are the child's stdin, stdout and
@@ -69,38 +51,19 @@ spawn_fds_close (struct spawn_fds *f)
 
 /* The child's side.  */
 
-static void __attribute__ ((noreturn)) child_fail (int report, enum child_step step)
-{
-  struct child_report r = { step, errno };
-  (void)!write (report, &r, sizeof r);
-  _exit (127);
-}
-
-static void
-child_reset_signals (void)
-{
-  struct sigaction dfl = { .sa_handler = SIG_DFL };
-  sigset_t none;
-
-  for (int sig = 1; sig < _NSIG; sig++)
-    sigaction (sig, &dfl, NULL);
-  sigemptyset (&none);
-  sigprocmask (SIG_SETMASK, &none, NULL);
-}
-
 static void
 child_session (const struct spawn_fds *f)
 {
   if (f->slave < 0)
     {
       if (setpgid (0, 0) < 0)
-        child_fail (f->report[1], STEP_SESSION);
+        child_fail (f->report[1], CHILD_SESSION);
       return;
     }
   if (setsid () < 0)
-    child_fail (f->report[1], STEP_SESSION);
+    child_fail (f->report[1], CHILD_SESSION);
   if (ioctl (f->slave, TIOCSCTTY, 0) < 0)
-    child_fail (f->report[1], STEP_CTTY);
+    child_fail (f->report[1], CHILD_CTTY);
 }
 
 /* The agent keeps 0, 1 and 2 open, so every source is above 2 and no
@@ -110,27 +73,14 @@ child_stdio (const struct spawn_fds *f)
 {
   for (int i = 0; i < 3; i++)
     if (dup2 (f->slave >= 0 ? f->slave : f->child[i], i) < 0)
-      child_fail (f->report[1], STEP_STDIO);
+      child_fail (f->report[1], CHILD_STDIO);
   /* Nothing of the agent leaks in, whether or not it was opened
      close-on-exec; the report pipe must survive until exec.  */
   if (syscall (SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
     return;
   if (syscall (SYS_close_range, 3, f->report[1] - 1, 0) < 0
       || syscall (SYS_close_range, f->report[1] + 1, ~0U, 0) < 0)
-    child_fail (f->report[1], STEP_FDS);
-}
-
-/* Raw syscalls: glibc's wrappers would try to synchronise the threads of
-   the parent, which do not exist here.  */
-static void
-child_credentials (const struct proc_spec *spec, int report)
-{
-  if (syscall (SYS_setgroups, spec->n_groups, spec->groups) < 0)
-    child_fail (report, STEP_GROUPS);
-  if (syscall (SYS_setresgid, spec->gid, spec->gid, spec->gid) < 0)
-    child_fail (report, STEP_GID);
-  if (syscall (SYS_setresuid, spec->uid, spec->uid, spec->uid) < 0)
-    child_fail (report, STEP_UID);
+    child_fail (f->report[1], CHILD_FDS);
 }
 
 /* execvp without its allocations: try every PATH entry, and report
@@ -175,11 +125,11 @@ child_main (const struct proc_spec *spec, const struct spawn_fds *f)
   child_reset_signals ();
   child_session (f);
   child_stdio (f);
-  child_credentials (spec, f->report[1]);
+  child_set_ids (spec->uid, spec->gid, spec->groups, spec->n_groups, f->report[1]);
   if (chdir (spec->cwd) < 0)
-    child_fail (f->report[1], STEP_CHDIR);
+    child_fail (f->report[1], CHILD_CHDIR);
   child_exec (spec);
-  child_fail (f->report[1], STEP_EXEC);
+  child_fail (f->report[1], CHILD_EXEC);
 }
 
 /* The parent's side.  */
@@ -317,20 +267,16 @@ mark_started (struct proc *p)
 static int
 await_exec (struct spawn_fds *f, const char **what)
 {
-  struct child_report r;
-  ssize_t n;
+  int step;
 
-  close (get_and_reset (&f->report[1]));
-  n = read_all (f->report[0], &r, sizeof r);
-  if (n == 0)
+  if (child_await_exec (f->report, &step) == 0)
     return 0;
-  if (n != (ssize_t)sizeof r || r.step < 0 || r.step > STEP_EXEC)
+  if (step < 0 || step_names[step] == NULL)
     {
       errno = EIO;
       return failed_step (what, "start the child");
     }
-  *what = step_names[r.step];
-  errno = r.err;
+  *what = step_names[step];
   return -1;
 }
 

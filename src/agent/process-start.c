@@ -1,18 +1,15 @@
 /* process.Process/Start: parse the request, build the child's argv,
    environment and credentials, spawn it and attach the call's stream.  */
 #define _GNU_SOURCE
-#include "agent.h"
+#include "child-setup.h"
 #include "libhutch/util.h"
 #include "process-internal.h"
 #include "services.h"
 
-#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-
-#define AGENT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 struct start_request
 {
@@ -139,49 +136,11 @@ build_argv (const struct start_request *r)
 static json_t *
 merge_env (const struct agent_user *u, json_t *request_envs)
 {
-  json_t *env = json_pack ("{s:s, s:s, s:s, s:s}", "PATH", AGENT_PATH, "HOME", u->home, "USER",
-                           u->name, "LOGNAME", u->name);
+  json_t *env = child_base_env (u);
 
-  agent_lock ();
-  json_object_update (env, agent.env_vars);
-  agent_unlock ();
   if (request_envs)
     json_object_update (env, request_envs);
   return env;
-}
-
-static char **
-build_envp (json_t *env)
-{
-  char **envp = xzalloc ((json_object_size (env) + 1) * sizeof *envp);
-  size_t n = 0;
-  const char *k;
-  json_t *v;
-
-  json_object_foreach (env, k, v)
-  {
-    if (*k == '\0' || strchr (k, '=') || !json_is_string (v))
-      continue;
-    xasprintf (&envp[n++], "%s=%s", k, json_string_value (v));
-  }
-  return envp;
-}
-
-static void
-user_groups (const struct agent_user *u, struct proc_spec *spec)
-{
-  int n = 32;
-
-  for (;;)
-    {
-      int want = n;
-      spec->groups = xrealloc (spec->groups, (size_t)n * sizeof *spec->groups);
-      if (getgrouplist (u->name, u->gid, spec->groups, &n) >= 0)
-        break;
-      if (n <= want)
-        n = want * 2;
-    }
-  spec->n_groups = (size_t)n;
 }
 
 static int
@@ -210,12 +169,12 @@ prepare_spawn (const struct agent_user *u, const struct start_request *r, struct
     return -1;
   a->env = merge_env (u, r->envs);
   a->spec.argv = build_argv (r);
-  a->spec.envp = build_envp (a->env);
+  a->spec.envp = child_envp (a->env);
   a->spec.path = json_string_value (json_object_get (a->env, "PATH"));
   a->spec.cwd = a->cwd;
   a->spec.uid = u->uid;
   a->spec.gid = u->gid;
-  user_groups (u, &a->spec);
+  a->spec.groups = child_groups (u, &a->spec.n_groups);
   a->spec.pty = r->pty;
   a->spec.cols = r->cols;
   a->spec.rows = r->rows;

@@ -27,7 +27,8 @@ enum MHD_Result fs_create_watcher (struct http_req *req);
 enum MHD_Result fs_get_watcher_events (struct http_req *req);
 enum MHD_Result fs_remove_watcher (struct http_req *req);
 
-/* GET and POST /files (files.c).  POST streams its body to disk.  */
+/* GET and POST /files (files-download.c, files-upload.c).  POST streams
+   its body to disk.  */
 enum MHD_Result files_get (struct http_req *req);
 bool files_post_upload (struct http_req *req, const char *data, size_t size);
 enum MHD_Result files_post (struct http_req *req);

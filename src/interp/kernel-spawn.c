@@ -2,6 +2,7 @@
    exec the child only makes raw syscalls; a CLOEXEC pipe reports the step
    that failed.  */
 #define _GNU_SOURCE
+#include "agent/child-setup.h"
 #include "interp-internal.h"
 #include "libhutch/log.h"
 #include "libhutch/util.h"
@@ -12,13 +13,11 @@
 #include <string.h>
 #include <sys/syscall.h>
 
-struct report
-{
-  int step;
-  int err;
+static const char *const steps[CHILD_STEPS] = {
+  [CHILD_SESSION] = "setsid",     [CHILD_STDIO] = "stdio",     [CHILD_WAIT] = "start",
+  [CHILD_GROUPS] = "credentials", [CHILD_GID] = "credentials", [CHILD_UID] = "credentials",
+  [CHILD_CHDIR] = "chdir",        [CHILD_EXEC] = "exec",
 };
-
-static const char *const steps[] = { "setsid", "stdio", "start", "credentials", "chdir", "exec" };
 
 struct spawn_fds
 {
@@ -36,47 +35,17 @@ spawn_fds_close (struct spawn_fds *f)
       close (get_and_reset (all[i]));
 }
 
-static void __attribute__ ((noreturn)) child_fail (int fd, int step)
-{
-  struct report r = { step, errno };
-  (void)!write (fd, &r, sizeof r);
-  _exit (127);
-}
-
-static void
-child_reset_signals (void)
-{
-  struct sigaction dfl = { .sa_handler = SIG_DFL };
-  sigset_t none;
-
-  for (int sig = 1; sig < _NSIG; sig++)
-    sigaction (sig, &dfl, NULL);
-  sigemptyset (&none);
-  sigprocmask (SIG_SETMASK, &none, NULL);
-}
-
 static void
 child_stdio (const struct spawn_fds *f)
 {
   int out = hutch_log_level >= HUTCH_LOG_DEBUG ? STDERR_FILENO : f->devnull;
 
   if (dup2 (f->devnull, 0) < 0 || dup2 (out, 1) < 0 || dup2 (out, 2) < 0)
-    child_fail (f->report[1], 1);
+    child_fail (f->report[1], CHILD_STDIO);
   /* Nothing of the agent leaks into the kernel; the report pipe closes
      at exec, which is how the parent learns that exec worked.  */
   if (syscall (SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
-    child_fail (f->report[1], 1);
-}
-
-/* Raw syscalls: glibc's wrappers would try to synchronise the threads of
-   the parent, which do not exist here.  */
-static void
-child_credentials (const struct kernel_spawn_spec *s, int report)
-{
-  if (syscall (SYS_setgroups, s->n_groups, s->groups) < 0
-      || syscall (SYS_setresgid, s->gid, s->gid, s->gid) < 0
-      || syscall (SYS_setresuid, s->uid, s->uid, s->uid) < 0)
-    child_fail (report, 3);
+    child_fail (f->report[1], CHILD_STDIO);
 }
 
 static void __attribute__ ((noreturn))
@@ -86,15 +55,15 @@ child_main (const struct kernel_spawn_spec *s, const struct spawn_fds *f)
 
   child_reset_signals ();
   if (setsid () < 0)
-    child_fail (f->report[1], 0);
+    child_fail (f->report[1], CHILD_SESSION);
   child_stdio (f);
   if (read (f->go[0], &go, 1) != 1)
-    child_fail (f->report[1], 2);
-  child_credentials (s, f->report[1]);
+    child_fail (f->report[1], CHILD_WAIT);
+  child_set_ids (s->uid, s->gid, s->groups, s->n_groups, f->report[1]);
   if (chdir (s->cwd) < 0)
-    child_fail (f->report[1], 4);
+    child_fail (f->report[1], CHILD_CHDIR);
   execve (s->argv[0], s->argv, s->envp);
-  child_fail (f->report[1], 5);
+  child_fail (f->report[1], CHILD_EXEC);
 }
 
 static pid_t
@@ -120,16 +89,13 @@ fork_child (const struct kernel_spawn_spec *s, const struct spawn_fds *f)
 static int
 await_exec (struct spawn_fds *f, const char *prog, hutch_error_t *err)
 {
-  struct report r;
-  ssize_t n;
+  int step;
 
-  close (get_and_reset (&f->report[1]));
-  n = read_all (f->report[0], &r, sizeof r);
-  if (n == 0)
+  if (child_await_exec (f->report, &step) == 0)
     return 0;
-  if (n != (ssize_t)sizeof r || r.step < 0 || r.step >= (int)ARRAY_SIZE (steps))
+  if (step < 0 || steps[step] == NULL)
     return hutch_make_error (err, EIO, "start `%s`", prog);
-  return hutch_make_error (err, r.err, "start `%s`: %s", prog, steps[r.step]);
+  return hutch_make_error (err, errno, "start `%s`: %s", prog, steps[step]);
 }
 
 static int

@@ -1,18 +1,16 @@
 /* Which kernel runs a language, and starting it: pyzygote for Python when
    it is ready, installed Jupyter kernelspecs, our own kernels last.  */
 #define _GNU_SOURCE
-#include "agent/agent.h"
+#include "agent/child-setup.h"
 #include "interp-internal.h"
 #include "interp.h"
 #include "libhutch/log.h"
 #include "libhutch/util.h"
 
 #include <fcntl.h>
-#include <grp.h>
 #include <string.h>
 #include <sys/syscall.h>
 
-#define KERNEL_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define MAX_SPECS 4
 
 /* pyzygote.c is optional at link time: without it Python kernels start
@@ -98,18 +96,6 @@ find_spec (const char *name, const struct agent_user *user, struct kernelspec *r
   return false;
 }
 
-static json_t *
-base_env (const struct agent_user *user)
-{
-  json_t *env = json_pack ("{s:s, s:s, s:s, s:s}", "PATH", KERNEL_PATH, "HOME", user->home, "USER",
-                           user->name, "LOGNAME", user->name);
-  agent_lock ();
-  if (agent.env_vars)
-    json_object_update (env, agent.env_vars);
-  agent_unlock ();
-  return env;
-}
-
 /* Replace "{name}" by VALUE in S.  */
 static char *
 substitute (const char *s, const char *name, const char *value)
@@ -138,22 +124,6 @@ build_argv (json_t *argv, const char *dir, const char *conn_file)
   return out;
 }
 
-static char **
-build_envp (json_t *env)
-{
-  char **envp = xzalloc ((json_object_size (env) + 1) * sizeof *envp);
-  size_t n = 0;
-  const char *k;
-  json_t *v;
-
-  json_object_foreach (env, k, v)
-  {
-    if (*k && !strchr (k, '=') && json_is_string (v))
-      xasprintf (&envp[n++], "%s=%s", k, json_string_value (v));
-  }
-  return envp;
-}
-
 /* argv[0] as a path, looked up in PATH as execvp would, before the fork.  */
 static char *
 resolve_program (const char *prog, const char *path)
@@ -179,25 +149,6 @@ free_strv (char **v)
   for (char **p = v; p && *p; p++)
     free (*p);
   free (v);
-}
-
-static gid_t *
-user_groups (const struct agent_user *u, size_t *ret_n)
-{
-  int n = 32;
-  gid_t *groups = NULL;
-
-  for (;;)
-    {
-      int want = n;
-      groups = xrealloc (groups, (size_t)n * sizeof *groups);
-      if (getgrouplist (u->name, u->gid, groups, &n) >= 0)
-        break;
-      if (n <= want)
-        n = want * 2;
-    }
-  *ret_n = (size_t)n;
-  return groups;
 }
 
 /* Without LC_ALL, LC_CTYPE or LANG a kernel runs in the C locale, where
@@ -238,7 +189,7 @@ start_argv (json_t *argv, const char *dir, json_t *spec_env, bool defaults, cons
             const struct agent_user *user, const char *cwd, struct kernel_proc *ret,
             hutch_error_t *err)
 {
-  cleanup_json_t json_t *env = base_env (user);
+  cleanup_json_t json_t *env = child_base_env (user);
   struct kernel_spawn_spec s = { .cwd = cwd, .uid = user->uid, .gid = user->gid };
   int r;
 
@@ -250,8 +201,8 @@ start_argv (json_t *argv, const char *dir, json_t *spec_env, bool defaults, cons
       default_tz (env);
     }
   s.argv = build_argv (argv, dir, conn_file);
-  s.envp = build_envp (env);
-  s.groups = user_groups (user, &s.n_groups);
+  s.envp = child_envp (env);
+  s.groups = child_groups (user, &s.n_groups);
   free (s.argv[0]);
   s.argv[0] = resolve_program (json_string_value (json_array_get (argv, 0)),
                                json_string_value (json_object_get (env, "PATH")));
