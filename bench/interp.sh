@@ -5,7 +5,7 @@
 # driven by Debian's jupyter_client.
 #
 #   sh bench/interp.sh [RUNS [SANDBOXES [WARM_RUNS]]]
-#                      (defaults 100, 20, 1000; `make bench-interp` runs this)
+#                      (defaults 100, 500, 1000; `make bench-interp` runs this)
 #
 # Builds the non-sanitizer build/hutchd, installs the pinned SDK in
 # bench/interp/node_modules (npm ci), then runs bench/interp/bench.mjs, which
@@ -18,7 +18,7 @@ set -eu
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 RUNS=${1:-100}
-SANDBOXES=${2:-20}
+SANDBOXES=${2:-500}
 WARM_RUNS=${3:-1000}
 
 for n in "$RUNS" "$SANDBOXES" "$WARM_RUNS"; do

@@ -31,7 +31,7 @@
 //     jupyter_client x += 1       the same cell on a BlockingKernelClient
 //                                 of a local ipykernel (baseline.py)
 //
-//   density (--sandboxes N, default 20; density.mjs): N sandboxes, each
+//   density (--sandboxes N, default 500; density.mjs): N sandboxes, each
 //   with a default Python context that has run `import pandas,
 //   matplotlib.pyplot`, left idle; then each sandbox's memory: the sum of
 //   Pss (and of Private_Clean + Private_Dirty) in /proc/PID/smaps_rollup over
@@ -105,13 +105,13 @@ function usage(msg) {
   if (msg) console.error(`bench-interp: ${msg}`)
   console.error(
     'usage: node bench.mjs [--runs N (default 100)] [--warm-runs N (default 1000)] ' +
-      '[--sandboxes N (default 20)] [--only first|warm|density[,...]]',
+      '[--sandboxes N (default 500)] [--only first|warm|density[,...]]',
   )
   process.exit(2)
 }
 
 function parseArgs(argv) {
-  const o = { runs: 100, warmRuns: 1000, sandboxes: 20, only: null }
+  const o = { runs: 100, warmRuns: 1000, sandboxes: 500, only: null }
   const int = (name, v, max) => {
     if (!/^[0-9]+$/.test(v ?? '') || +v < 1 || +v > max) usage(`bad ${name} \`${v}\``)
     return +v

@@ -165,11 +165,13 @@ start_envd (void)
                            MHD_OPTION_CONNECTION_LIMIT, 4096, MHD_OPTION_END);
 }
 
-static void
+/* Returns whether the default Python kernel is wanted at once.  */
+static bool
 load_args (const struct agent_args *args)
 {
   json_error_t jerr;
   json_t *init = args->init_json ? json_loads (args->init_json, 0, &jerr) : NULL;
+  bool warm = json_is_true (json_object_get (init, "warmInterpreter"));
 
   agent.sandbox_id = xstrdup (args->sandbox_id);
   agent.env_vars = json_object ();
@@ -177,6 +179,7 @@ load_args (const struct agent_args *args)
   if (init)
     apply_init (init);
   json_decref (init);
+  return warm;
 }
 
 int
@@ -185,8 +188,8 @@ agent_main (void *arg)
   struct MHD_Daemon *envd;
   sigset_t set;
   int sig;
+  bool warm = load_args (arg);
 
-  load_args (arg);
   sigemptyset (&set);
   sigaddset (&set, SIGTERM);
   sigaddset (&set, SIGINT);
@@ -200,7 +203,7 @@ agent_main (void *arg)
       return 125;
     }
   /* Without the code interpreter, commands and files still work.  */
-  if (interp_start () < 0)
+  if (interp_start (warm) < 0)
     fprintf (stderr, "hutch agent: the code interpreter did not start\n");
   hutch_sandbox_notify_ready ();
   sigwait (&set, &sig);

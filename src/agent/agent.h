@@ -15,7 +15,10 @@
 struct agent_args
 {
   const char *sandbox_id;
-  const char *init_json; /* {"accessToken"?, "envVars"?, "defaultUser"?} */
+  /* {"accessToken"?, "envVars"?, "defaultUser"?, "warmInterpreter"?}; the
+     last one (start the default Python kernel at once) only here, not in
+     a later /init.  */
+  const char *init_json;
 };
 
 /* The sandbox init function (struct hutch_sandbox_config.init).  */

@@ -3,7 +3,6 @@
 #include "config.h"
 #include "libhutch/log.h"
 #include "libhutch/sandbox.h"
-#include "libhutch/template.h"
 #include "libhutch/util.h"
 #include "registry.h"
 #include "server.h"
@@ -64,7 +63,7 @@ main (int argc, char **argv)
   struct hutchd_config config;
   struct hutch_runtime *rt = NULL;
   struct registry_limits limits;
-  struct spares_config spares;
+  struct sandbox_spec spares;
   bool generated;
   int r, cleaned;
 
@@ -83,14 +82,11 @@ main (int argc, char **argv)
   if (zygote_start (rt, &err) < 0)
     return fail (&err);
   limits = (struct registry_limits){ config.max_sandboxes, config.max_timeout_s };
-  spares = (struct spares_config){ .count = config.spare_sandboxes,
-                                   .template_id = hutch_template_canonical (NULL),
-                                   .memory_bytes = (unsigned long long)config.memory_mb << 20,
-                                   .disk_bytes = (unsigned long long)config.disk_mb << 20,
-                                   .cpu_millis = (unsigned long)config.cpu_count * 1000,
-                                   .pids = REGISTRY_SANDBOX_PIDS };
+  spares = (struct sandbox_spec){ .cpu_count = config.cpu_count,
+                                  .memory_mb = config.memory_mb,
+                                  .disk_mb = config.disk_mb };
   if (registry_init (&limits, &err) < 0
-      || spares_start (&spares, registry_live_count, config.max_sandboxes, &err) < 0
+      || registry_start_spares (config.spare_sandboxes, &spares, &err) < 0
       || server_start (&config, &err) < 0)
     {
       spares_stop ();

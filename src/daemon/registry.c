@@ -268,12 +268,28 @@ random_chars (char *out, size_t n, const char *alphabet)
   out[n] = '\0';
 }
 
+/* Templates for running code (E2B's code-interpreter templates have
+   Jupyter running from the start): their default Python kernel starts
+   with the sandbox.  Other sandboxes start it on first use.  */
+#define INTERPRETER_TEMPLATE "code-interpreter-v1"
+
+static bool
+warm_interpreter (const char *template_id)
+{
+  return strncmp (template_id, "code-interpreter", strlen ("code-interpreter")) == 0;
+}
+
+/* The agent's settings at creation: S's token (S NULL: a spare's, none
+   yet), ENV_VARS, and whether to start the default kernel at once.  */
 static char *
-agent_init_json (const struct sbx *s, json_t *env_vars)
+agent_init_json (const struct sbx *s, json_t *env_vars, bool warm)
 {
   json_t *init = json_pack ("{s:s}", "defaultUser", "user");
   char *text;
-  if (*s->access_token)
+
+  if (warm)
+    json_object_set_new (init, "warmInterpreter", json_true ());
+  if (s && *s->access_token)
     json_object_set_new (init, "accessToken", json_string (s->access_token));
   if (json_is_object (env_vars))
     json_object_set (init, "envVars", env_vars);
@@ -323,6 +339,21 @@ reserve_slot (hutch_error_t *err)
 }
 
 int
+registry_start_spares (int count, const struct sandbox_spec *spec, hutch_error_t *err)
+{
+  cleanup_free char *init = agent_init_json (NULL, NULL, true);
+  struct spares_config c = { .count = count,
+                             .template_id = hutch_template_canonical (INTERPRETER_TEMPLATE),
+                             .agent_init_json = init,
+                             .memory_bytes = (unsigned long long)spec->memory_mb << 20,
+                             .disk_bytes = (unsigned long long)spec->disk_mb << 20,
+                             .cpu_millis = (unsigned long)spec->cpu_count * 1000,
+                             .pids = REGISTRY_SANDBOX_PIDS };
+
+  return spares_start (&c, registry_live_count, limits.max_sandboxes, err);
+}
+
+int
 registry_live_count (void)
 {
   int n;
@@ -344,11 +375,12 @@ adopt_spare (const struct sandbox_spec *spec, const struct zygote_create *req, s
   struct spare sp;
   struct sbx *s;
 
-  if (!spares_take (hutch_template_canonical (spec->template_id), req->memory_bytes,
-                    req->disk_bytes, req->cpu_millis, &sp))
+  if (!warm_interpreter (spec->template_id)
+      || !spares_take (hutch_template_canonical (spec->template_id), req->memory_bytes,
+                       req->disk_bytes, req->cpu_millis, &sp))
     return false;
   s = new_record (spec, sp.id);
-  init = agent_init_json (s, spec->env_vars);
+  init = agent_init_json (s, spec->env_vars, false);
   if (agent_client_init (sp.z.netns_fd, init, &err) < 0)
     {
       log_warn ("spare sandbox %s: %s; creating a new sandbox instead", sp.id, err->msg);
@@ -385,7 +417,7 @@ registry_create (const struct sandbox_spec *spec, struct sbx **ret, hutch_error_
   if (!adopt_spare (spec, &req, &s, &z))
     {
       s = new_record (spec, NULL);
-      init = agent_init_json (s, spec->env_vars);
+      init = agent_init_json (s, spec->env_vars, warm_interpreter (spec->template_id));
       req.id = s->id;
       req.agent_init_json = init;
       r = zygote_create (&req, &z, err);

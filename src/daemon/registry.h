@@ -61,6 +61,10 @@ void registry_shutdown (void);
    template, others from the runtime.  RET gets a reference.  */
 int registry_create (const struct sandbox_spec *spec, struct sbx **ret, hutch_error_t *err);
 
+/* Keep COUNT spare sandboxes of the code-interpreter templates, with
+   SPEC's cpu, memory and disk (see spares.h).  Call after registry_init.  */
+int registry_start_spares (int count, const struct sandbox_spec *spec, hutch_error_t *err);
+
 /* How many sandboxes are alive or being created.  */
 int registry_live_count (void);
 

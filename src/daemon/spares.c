@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "spares.h"
+#include "libhutch/cgroup.h"
 #include "libhutch/log.h"
 #include "libhutch/util.h"
 
@@ -14,15 +15,21 @@
 #define MAX_SPARES 64
 /* After a failed create, wait this long before the next attempt.  */
 #define RETRY_MS 2000
+/* Make spares once sandboxes have been neither created nor ended for this
+   long: making one keeps the zygote busy and costs cpu, which creates and
+   kills in a burst would wait for.  */
+#define QUIET_MS 50
 
 static struct spares_config cfg;
 static char template_id[64];
+static char *init_json;
 static int (*live_count) (void);
 static int max_total;
 
 static struct spare pool[MAX_SPARES];
 static int pool_len;
 static bool making, stopping, started;
+static long long last_activity_ms; /* CLOCK_MONOTONIC */
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cond = PTHREAD_COND_INITIALIZER; /* to the thread */
 static pthread_cond_t made = PTHREAD_COND_INITIALIZER; /* from the thread */
@@ -61,6 +68,19 @@ destroy (struct spare *s, const char *why)
   close (s->z.netns_fd);
 }
 
+/* A spare waits in the background: it gets cpu time only when no sandbox
+   in use wants it, so making it (its kernel starting) does not slow them
+   down.  Taken, it gets the usual share back.  */
+static void
+set_cpu_weight (const char *id, unsigned weight)
+{
+  cleanup_error hutch_error_t err = NULL;
+  cleanup_cgroup struct hutch_cgroup *cg = NULL;
+
+  if (hutch_cgroup_open (id, &cg, &err) < 0 || hutch_cgroup_set_cpu_weight (cg, weight, &err) < 0)
+    log_warn ("spare sandbox %s: cpu weight: %s", id, err->msg);
+}
+
 /* Make one spare, outside the lock.  */
 static int
 make_one (struct spare *s, hutch_error_t *err)
@@ -71,10 +91,22 @@ make_one (struct spare *s, hutch_error_t *err)
                                .disk_bytes = cfg.disk_bytes,
                                .cpu_millis = cfg.cpu_millis,
                                .pids = cfg.pids,
-                               .agent_init_json = "{\"defaultUser\":\"user\"}" };
+                               .agent_init_json = init_json };
 
   new_id (s->id, 20);
-  return zygote_create (&req, &s->z, err);
+  if (zygote_create (&req, &s->z, err) < 0)
+    return -1;
+  set_cpu_weight (s->id, HUTCH_CGROUP_WEIGHT_MIN);
+  return 0;
+}
+
+static long long
+now_ms (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static bool
@@ -116,6 +148,11 @@ spares_main (void *arg)
           pthread_cond_wait (&cond, &mu);
           continue;
         }
+      if (now_ms () - last_activity_ms < QUIET_MS)
+        {
+          wait_ms_locked ((int)(QUIET_MS - (now_ms () - last_activity_ms)));
+          continue;
+        }
       making = true;
       pthread_mutex_unlock (&mu);
       r = make_one (&s, &err);
@@ -150,6 +187,8 @@ spares_start (const struct spares_config *config, int (*count_live) (void), int 
     cfg.count = MAX_SPARES;
   snprintf (template_id, sizeof template_id, "%s", config->template_id);
   cfg.template_id = template_id;
+  init_json = xstrdup (config->agent_init_json);
+  cfg.agent_init_json = init_json;
   live_count = count_live;
   max_total = max;
   if ((errno = pthread_create (&thread, NULL, spares_main, NULL)) != 0)
@@ -164,10 +203,16 @@ spares_take (const char *template, unsigned long long memory_bytes, unsigned lon
 {
   bool found = false;
 
-  if (!started || strcmp (template, template_id) != 0 || memory_bytes != cfg.memory_bytes
-      || disk_bytes != cfg.disk_bytes || cpu_millis != cfg.cpu_millis)
+  if (!started)
     return false;
   pthread_mutex_lock (&mu);
+  last_activity_ms = now_ms ();
+  if (strcmp (template, template_id) != 0 || memory_bytes != cfg.memory_bytes
+      || disk_bytes != cfg.disk_bytes || cpu_millis != cfg.cpu_millis)
+    {
+      pthread_mutex_unlock (&mu);
+      return false;
+    }
   /* The one being made is ready sooner than a new one would be.  */
   while (pool_len == 0 && making && !stopping)
     pthread_cond_wait (&made, &mu);
@@ -188,6 +233,8 @@ spares_take (const char *template, unsigned long long memory_bytes, unsigned lon
     }
   pthread_cond_signal (&cond);
   pthread_mutex_unlock (&mu);
+  if (found)
+    set_cpu_weight (ret->id, HUTCH_CGROUP_WEIGHT_DEFAULT);
   return found;
 }
 
@@ -195,6 +242,7 @@ void
 spares_wake (void)
 {
   pthread_mutex_lock (&mu);
+  last_activity_ms = now_ms ();
   pthread_cond_signal (&cond);
   pthread_mutex_unlock (&mu);
 }
@@ -212,5 +260,7 @@ spares_stop (void)
   pthread_join (thread, NULL);
   while (pool_len > 0)
     destroy (&pool[--pool_len], "shutdown");
+  free (init_json);
+  init_json = NULL;
   started = false;
 }

@@ -12,8 +12,9 @@
 
 struct spares_config
 {
-  int count;               /* how many to keep; 0: none */
-  const char *template_id; /* canonical name of the template they run */
+  int count;                   /* how many to keep; 0: none */
+  const char *template_id;     /* canonical name of the template they run */
+  const char *agent_init_json; /* their agent's settings (copied) */
   unsigned long long memory_bytes, disk_bytes;
   unsigned long cpu_millis, pids;
 };

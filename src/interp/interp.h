@@ -37,6 +37,7 @@ bool pyzygote_ready (void);
 pid_t pyzygote_fork_kernel (const char *connection_file, uid_t uid, gid_t gid, const char *home,
                             const char *cwd);
 
-/* In the agent: start the code-interpreter server on INTERP_PORT and the
-   default Python context.  Returns 0 or -1.  */
-int interp_start (void);
+/* In the agent: start the code-interpreter server on INTERP_PORT, and
+   with WARM the default Python context's kernel right away (otherwise on
+   first use).  Returns 0 or -1.  */
+int interp_start (bool warm);

@@ -164,7 +164,7 @@ start_default_python (void)
 }
 
 int
-interp_start (void)
+interp_start (bool warm)
 {
   cleanup_error hutch_error_t err = NULL;
   struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons ((uint16_t)port ()) };
@@ -185,6 +185,7 @@ interp_start (void)
       log_error ("interp: cannot listen on port %d", port ());
       return -1;
     }
-  start_default_python ();
+  if (warm)
+    start_default_python ();
   return 0;
 }

@@ -51,6 +51,7 @@ struct hutch_cgroup_ops
   int (*count_procs) (struct hutch_cgroup *cg);
   int (*list) (char ***ret, hutch_error_t *err);
   int (*freeze) (struct hutch_cgroup *cg, bool frozen, hutch_error_t *err);
+  int (*set_cpu_weight) (struct hutch_cgroup *cg, unsigned weight, hutch_error_t *err);
 };
 
 extern const struct hutch_cgroup_ops hutch__cgroup_v1_ops;

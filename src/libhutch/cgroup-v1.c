@@ -399,6 +399,16 @@ v1_freeze (struct hutch_cgroup *cg, bool frozen, hutch_error_t *err)
                               frozen ? v1_freezer.frozen : v1_freezer.thawed, err);
 }
 
+/* cpu.shares: 1024 is the default, as cpu.weight's 100.  */
+static int
+v1_set_cpu_weight (struct hutch_cgroup *cg, unsigned weight, hutch_error_t *err)
+{
+  unsigned long long shares = (unsigned long long)weight * 1024 / 100;
+
+  return hutch__cgroup_write_ull (cg->ctrl_path[HUTCH__CG_CPU], "cpu.shares",
+                                  shares < 2 ? 2 : shares, err);
+}
+
 const struct hutch_cgroup_ops hutch__cgroup_v1_ops = {
   .create = v1_create,
   .open = v1_open,
@@ -410,4 +420,5 @@ const struct hutch_cgroup_ops hutch__cgroup_v1_ops = {
   .count_procs = v1_count_procs,
   .list = v1_list,
   .freeze = v1_freeze,
+  .set_cpu_weight = v1_set_cpu_weight,
 };

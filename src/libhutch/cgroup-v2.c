@@ -237,6 +237,12 @@ v2_freeze (struct hutch_cgroup *cg, bool frozen, hutch_error_t *err)
                               frozen ? v2_freezer.frozen : v2_freezer.thawed, err);
 }
 
+static int
+v2_set_cpu_weight (struct hutch_cgroup *cg, unsigned weight, hutch_error_t *err)
+{
+  return hutch__cgroup_write_ull (cg->path, "cpu.weight", weight, err);
+}
+
 const struct hutch_cgroup_ops hutch__cgroup_v2_ops = {
   .create = v2_create,
   .open = v2_open,
@@ -248,4 +254,5 @@ const struct hutch_cgroup_ops hutch__cgroup_v2_ops = {
   .count_procs = v2_count_procs,
   .list = v2_list,
   .freeze = v2_freeze,
+  .set_cpu_weight = v2_set_cpu_weight,
 };

@@ -418,6 +418,15 @@ hutch_cgroup_freeze (struct hutch_cgroup *cg, bool frozen, hutch_error_t *err)
 }
 
 int
+hutch_cgroup_set_cpu_weight (struct hutch_cgroup *cg, unsigned weight, hutch_error_t *err)
+{
+  if (weight < HUTCH_CGROUP_WEIGHT_MIN || weight > HUTCH_CGROUP_WEIGHT_MAX)
+    return hutch_make_error (err, EINVAL, "cpu weight %u: expected %d to %d", weight,
+                             HUTCH_CGROUP_WEIGHT_MIN, HUTCH_CGROUP_WEIGHT_MAX);
+  return cg->ops->set_cpu_weight (cg, weight, err);
+}
+
+int
 hutch__cgroup_kill_frozen (const char *dir, const struct hutch__cgroup_freezer *f,
                            hutch_error_t *err)
 {

@@ -56,6 +56,13 @@ int hutch_cgroup_destroy (struct hutch_cgroup *cg, hutch_error_t *err);
    once the request is made; freezing completes asynchronously.  */
 int hutch_cgroup_freeze (struct hutch_cgroup *cg, bool frozen, hutch_error_t *err);
 
+/* The group's share of cpu time when cpus are contended, on cgroup v2's
+   cpu.weight scale (v1: cpu.shares = WEIGHT * 1024 / 100).  */
+#define HUTCH_CGROUP_WEIGHT_MIN 1
+#define HUTCH_CGROUP_WEIGHT_DEFAULT 100
+#define HUTCH_CGROUP_WEIGHT_MAX 10000
+int hutch_cgroup_set_cpu_weight (struct hutch_cgroup *cg, unsigned weight, hutch_error_t *err);
+
 /* True when the kernel OOM-killed a process of the group.  */
 bool hutch_cgroup_oom_killed (struct hutch_cgroup *cg);
 

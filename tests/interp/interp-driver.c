@@ -80,7 +80,7 @@ main (void)
   signal (SIGPIPE, SIG_IGN);
   pthread_create (&t, NULL, reaper, NULL);
   sigdelset (&set, SIGCHLD);
-  if (interp_start () < 0)
+  if (interp_start (true) < 0)
     return 1;
   fprintf (stderr, "interp-driver: ready\n");
   sigwait (&set, &sig);
