@@ -102,14 +102,23 @@ def test_spares_are_made_and_handed_out(configured):
     n = example()["spareSandboxes"]
     spares = wait_for_sandbox_count(configured, n)
     assert configured.request("GET", "/v2/sandboxes").json() == []
-    r = configured.request("POST", "/v2/sandboxes", {"templateID": "base", "envVars": {"X": "1"}})
-    assert r.status == 201, r
-    sid, token = r.json()["sandboxID"], r.json()["envdAccessToken"]
+    made = []
     try:
-        assert sid in spares  # made in advance, not by this create
-        assert configured.envd(sid, "GET", "/envs", token=token).json() == {"X": "1"}
+        r = configured.request("POST", "/v2/sandboxes",
+                               {"templateID": "code-interpreter-v1", "envVars": {"X": "1"}})
+        assert r.status == 201, r
+        made.append(r.json()["sandboxID"])
+        assert made[0] in spares  # made in advance, not by this create
+        token = r.json()["envdAccessToken"]
+        assert configured.envd(made[0], "GET", "/envs", token=token).json() == {"X": "1"}
         # The one handed out is replaced.
-        wait_for_sandbox_count(configured, n + 1)
+        before = wait_for_sandbox_count(configured, n + 1)
+        # A base sandbox is never a spare: it is made for its create.
+        r = configured.request("POST", "/v2/sandboxes", {"templateID": "base"})
+        assert r.status == 201, r
+        made.append(r.json()["sandboxID"])
+        assert made[1] not in before
     finally:
-        configured.request("DELETE", f"/sandboxes/{sid}")
+        for sid in made:
+            configured.request("DELETE", f"/sandboxes/{sid}")
     wait_for_sandbox_count(configured, n)

@@ -10,7 +10,7 @@ from hutchd import free_port, hutchd_bin
 
 
 def create(hutchd, **body):
-    r = hutchd.request("POST", "/v2/sandboxes", {"templateID": "base", "timeout": 120, **body})
+    r = hutchd.request("POST", "/v2/sandboxes", {"templateID": "code-interpreter-v1", "timeout": 120, **body})
     assert r.status == 201, r
     return r.json()
 
