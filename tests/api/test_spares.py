@@ -86,3 +86,28 @@ def test_a_bad_spare_count_stops_the_server_with_a_clear_message(tmp_path, value
 def test_errors_of_a_create_are_unchanged_by_spares(hutchd):
     r = hutchd.request("POST", "/v2/sandboxes", {"templateID": "no-such-template"})
     expect_error(hutchd, r, {400}, "unknown template")
+
+
+def cgroup_procs(sid):
+    for path in (f"/sys/fs/cgroup/pids/hutch/{sid}/cgroup.procs", f"/sys/fs/cgroup/hutch/{sid}/cgroup.procs"):
+        try:
+            with open(path) as f:
+                return [int(p) for p in f.read().split()]
+        except FileNotFoundError:
+            continue
+    pytest.fail(f"no cgroup for sandbox {sid}")
+
+
+def test_a_base_sandbox_starts_its_kernel_when_code_first_runs(hutchd):
+    r = hutchd.request("POST", "/v2/sandboxes", {"templateID": "base", "timeout": 120})
+    assert r.status == 201, r
+    sid, token = r.json()["sandboxID"], r.json()["envdAccessToken"]
+    try:
+        assert len(cgroup_procs(sid)) == 1  # the agent alone
+        r = hutchd.envd(sid, "POST", "/execute", {"code": "6 * 7"}, token=token, port=49999, timeout=60)
+        assert r.status == 200, r
+        lines = [json.loads(line) for line in r.body.splitlines()]
+        assert {"type": "result", "text": "42", "extra": {}, "is_main_result": True} in lines, lines
+        assert len(cgroup_procs(sid)) == 2  # and now its Python kernel
+    finally:
+        kill(hutchd, sid)
