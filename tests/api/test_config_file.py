@@ -102,6 +102,11 @@ def test_spares_are_made_and_handed_out(configured):
     n = example()["spareSandboxes"]
     spares = wait_for_sandbox_count(configured, n)
     assert configured.request("GET", "/v2/sandboxes").json() == []
+    # Nobody reaches a spare: it has no token yet.
+    for spare in spares:
+        r = configured.envd(spare, "GET", "/envs")
+        assert r.status == 502 and r.json()["message"] == "The sandbox was not found", r
+        assert configured.request("GET", f"/sandboxes/{spare}").status == 404
     made = []
     try:
         r = configured.request("POST", "/v2/sandboxes",
