@@ -14,22 +14,6 @@
 #define AGENT_CLIENT_TIMEOUT_MS 5000
 
 static int
-send_all (int fd, const char *buf, size_t len)
-{
-  while (len > 0)
-    {
-      ssize_t n = send (fd, buf, len, MSG_NOSIGNAL);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n <= 0)
-        return -1;
-      buf += n;
-      len -= (size_t)n;
-    }
-  return 0;
-}
-
-static int
 on_message_complete (http_parser *p)
 {
   *(bool *)p->data = true;
@@ -86,7 +70,7 @@ agent_client_init (int netns_fd, const char *init_json, hutch_error_t *err)
                 AGENT_ENVD_PORT, len, init_json);
   if (n < 0)
     return hutch_make_error (err, ENOMEM, "format /init");
-  if (send_all (fd, request, (size_t)n) < 0)
+  if (write_all (fd, request, (size_t)n) < 0) /* hutchd ignores SIGPIPE */
     return hutch_make_error (err, errno, "send /init to the agent");
   if (read_status (fd, &status, err) < 0)
     return -1;
