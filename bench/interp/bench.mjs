@@ -279,14 +279,16 @@ async function probeKernel(Sandbox, h) {
   return pyzygote ? 'pyzygote' : kinds['cold python3 kernel'] ? 'cold' : `other: ${kindsText(kinds)}`
 }
 
-async function sectionFirst(Sandbox, base, runs) {
-  const hutchVariant = {
-    name: "create+runCode('1+1')",
-    what: "await Sandbox.create(); await sbx.runCode('1+1')   (then kill(), not timed)",
+/** create -> runCode('1+1') -> kill, timed to the result; OPTS go to
+    Sandbox.create (another hutchd). */
+function createRunVariant(Sandbox, name, what, opts) {
+  return {
+    name,
+    what,
     phases: [[], []],
     async sample(warmup) {
       const t0 = now()
-      const sbx = await Sandbox.create()
+      const sbx = await Sandbox.create(opts)
       const ta = now()
       const ex = await sbx.runCode('1+1')
       const t1 = now()
@@ -297,6 +299,20 @@ async function sectionFirst(Sandbox, base, runs) {
       return t1 - t0
     },
   }
+}
+
+async function sectionFirst(Sandbox, base, runs, noSpares) {
+  const hutchVariant = createRunVariant(
+    Sandbox,
+    "create+runCode('1+1')",
+    "await Sandbox.create(); await sbx.runCode('1+1')   (then kill(), not timed)",
+  )
+  const coldVariant = createRunVariant(
+    Sandbox,
+    'the same, no spare sandboxes',
+    `the same against a second hutchd with {"spareSandboxes": 0}: each create makes its sandbox`,
+    { apiUrl: noSpares.url, sandboxUrl: noSpares.url, apiKey: noSpares.apiKey },
+  )
   const baseVariant = {
     name: 'ipykernel cold (jupyter_client)',
     what:
@@ -321,7 +337,7 @@ async function sectionFirst(Sandbox, base, runs) {
       return BigInt(r.ns)
     },
   }
-  const variants = [hutchVariant, baseVariant, fastVariant]
+  const variants = [hutchVariant, baseVariant, fastVariant, coldVariant]
   console.log(`\nfirst: ${runs} samples per variant, ${FIRST_WARMUP} warm-up rounds discarded, round-robin`)
   for (const v of variants) console.log(`  ${v.name.padEnd(34)} ${v.what}`)
   const samples = await roundRobin(variants, runs, FIRST_WARMUP)
@@ -334,11 +350,16 @@ async function sectionFirst(Sandbox, base, runs) {
   row(baseVariant.name, samples[1], baseP50)
   const se = row('  of which start+execute', startExec, baseP50)
   const fast = row(fastVariant.name, samples[2], baseP50)
+  row(coldVariant.name, samples[3], baseP50)
   const p = (a, q) => ms(pct(sortNs(a), q)).toFixed(2)
   const by = (ph, q) => ph.map((a) => p(a, q)).join(' / ')
   console.log(
     `create+runCode by phase, create / first runCode (ms): p50 ${by(hutchVariant.phases, 0.5)}, ` +
       `p90 ${by(hutchVariant.phases, 0.9)}, p99 ${by(hutchVariant.phases, 0.99)}`,
+  )
+  console.log(
+    `the same without spares, by phase (ms): p50 ${by(coldVariant.phases, 0.5)}, ` +
+      `p90 ${by(coldVariant.phases, 0.9)}, p99 ${by(coldVariant.phases, 0.99)}`,
   )
   console.log(
     `ipykernel cold by phase, start_new_kernel / execute / shutdown (ms): p50 ${by(baseVariant.phases, 0.5)}, ` +
@@ -437,6 +458,7 @@ async function main() {
 
   let h
   let base
+  let noSpares
   let failed = false
   try {
     const maxSandboxes = sections('density') ? opts.sandboxes + 10 : 0
@@ -454,7 +476,15 @@ async function main() {
       console.log(`  baseline: ${base.argv.join(' ')}   (the kernel: /usr/share/jupyter/kernels/python3, as in a sandbox)`)
     }
     const kernel = await probeKernel(Sandbox, h)
-    const first = sections('first') ? await sectionFirst(Sandbox, base, opts.runs) : null
+    if (sections('first')) {
+      noSpares = await startHutchd({
+        prefix: 'hutch-bench-interp-nospare',
+        args: ['--log', process.env.HUTCHD_LOG || 'warn'],
+        config: { spareSandboxes: 0 },
+      }).catch((e) => fail(e.message))
+      console.log(`  second hutchd: ${noSpares.argv.map((a) => (a === noSpares.apiKey ? 'e2b_<random>' : a)).join(' ')}, config ${JSON.stringify(noSpares.config)}`)
+    }
+    const first = sections('first') ? await sectionFirst(Sandbox, base, opts.runs, noSpares) : null
     const warm = sections('warm') ? await sectionWarm(Sandbox, base, opts.warmRuns) : null
     const dens = sections('density')
       ? await sectionDensity({ Sandbox, hutchdPid: h.proc.pid, hutchdExe: h.exe, n: opts.sandboxes, live })
@@ -496,6 +526,7 @@ async function main() {
     }
     await base?.stop()
     for (const sbx of live) await sbx.kill({ requestTimeoutMs: 10_000 }).catch(() => {})
+    await stopBenchHutchd(noSpares, { strict: !failed })
     await stopBenchHutchd(h, { strict: !failed })
   } catch (err) {
     failed = true
