@@ -33,6 +33,18 @@ def _install(shell):
             return v.isoformat()
         return str(v)
 
+    def numbers(values):
+        '''number() of each value, fast for numeric arrays.'''
+        import numpy
+
+        array = numpy.asarray(values)
+        if array.dtype.kind not in 'biuf':
+            return [number(v) for v in values]
+        return [v if math.isfinite(v) else None for v in array.astype(float).tolist()]
+
+    def points(xs, ys):
+        return [list(p) for p in zip(numbers(xs), numbers(ys))]
+
     def tidy(v):
         '''A derived float without its rounding noise.'''
         return float('%.12g' % v)
@@ -87,18 +99,18 @@ def _install(shell):
     def line_chart(ax):
         elements = []
         for i, line in enumerate(ax.lines):
-            xy = zip(line.get_xdata(), line.get_ydata())
-            points = [[number(x), number(y)] for x, y in xy]
             label = unnamed(line.get_label(), 'Line', i)
-            elements.append({'label': label, 'points': points})
+            xy = points(line.get_xdata(), line.get_ydata())
+            elements.append({'label': label, 'points': xy})
         return point_chart(ax, 'line', elements)
 
     def scatter_chart(ax):
         elements = []
         for i, c in enumerate(ax.collections):
-            points = [[number(x), number(y)] for x, y in c.get_offsets()]
+            offsets = c.get_offsets()
             label = unnamed(c.get_label(), 'Series', i)
-            elements.append({'label': label, 'points': points})
+            xy = points(offsets[:, 0], offsets[:, 1]) if len(offsets) else []
+            elements.append({'label': label, 'points': xy})
         return point_chart(ax, 'scatter', elements)
 
     def tick_label(axis, at):
