@@ -85,6 +85,7 @@ $(BUILD)/obj/src/interp/kernels.o $(BUILD)/asan/obj/src/interp/kernels.o: $(INTE
 
 # Drives pyzygote alone for tests/interp/test_pyzygote.py.
 $(BUILD)/pyzygote-driver: tests/interp/pyzygote-driver.c src/interp/pyzygote.c src/interp/pyzygote-pools.c \
+                          src/interp/result-formatters.c \
                           $(BUILD)/libhutch.a
 	$(CC) $(BASE_CFLAGS) $(PY_CFLAGS) $(OPT_CFLAGS) -o $@ $^ $(LIBS) $(PY_LIBS) -lpthread
 

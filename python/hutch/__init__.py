@@ -23,6 +23,9 @@ from .models import (CommandResult, Context, EntryInfo, Execution, ExecutionErro
                      FilesystemEventType, FileType, Logs, OutputHandler, OutputMessage, ProcessInfo,
                      PtySize, Result, RunCodeLanguage, SandboxInfo, SandboxMetrics, SandboxQuery,
                      SandboxState, Stderr, Stdout, ValidationError, ValidationResult, WriteInfo)
+from .charts import (BarChart, BarData, BoxAndWhiskerChart, BoxAndWhiskerData, Chart, Chart2D,
+                     ChartType, ChartTypes, LineChart, PieChart, PieData, PointChart, PointData,
+                     ScaleType, ScatterChart, SuperChart)
 from .commands import CommandHandle, Commands
 from .filesystem import FileStreamReader, Filesystem, WatchHandle
 from .sandbox import Sandbox, SandboxPaginator
@@ -57,6 +60,9 @@ __all__ = [
     "ProcessInfo", "PtySize", "Result", "RunCodeLanguage", "SandboxInfo", "SandboxMetrics",
     "SandboxQuery", "SandboxState", "Stderr", "Stdout", "ValidationError", "ValidationResult",
     "WriteInfo",
+    "Chart", "Chart2D", "ChartType", "ChartTypes", "ScaleType", "PointChart", "PointData",
+    "LineChart", "ScatterChart", "BarChart", "BarData", "PieChart", "PieData",
+    "BoxAndWhiskerChart", "BoxAndWhiskerData", "SuperChart",
     "SandboxException", "TimeoutException", "InvalidArgumentException", "NotEnoughSpaceException",
     "NotFoundException", "SandboxNotFoundException", "FileNotFoundException",
     "AuthenticationException", "RateLimitException", "TemplateException", "CommandExitException",

@@ -8,6 +8,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Optional, TypeVar, Union
 
+from .charts import ChartTypes, deserialize_chart
+
 T = TypeVar("T")
 OutputHandler = Callable[[T], Any]
 """A callback: a plain function, or (with AsyncSandbox) a coroutine function."""
@@ -96,8 +98,10 @@ class Result:
     (`is_main_result`) or a display() call, such as a plot.
 
     Each representation is a field: text, html, markdown, svg, png, jpeg
-    (base64), pdf (base64), latex, json, javascript, data, chart; other MIME
-    types are in `extra`.  The `_repr_*_` methods make a Result display
+    (base64), pdf (base64), latex, json, javascript, data (a pandas
+    DataFrame's columns: {name: [values]}), chart (a matplotlib figure as a
+    hutch.charts Chart: LineChart, BarChart...); other MIME types are in
+    `extra`.  The `_repr_*_` methods make a Result display
     itself in Jupyter/IPython.
     """
 
@@ -106,7 +110,7 @@ class Result:
                  png: Optional[str] = None, jpeg: Optional[str] = None, pdf: Optional[str] = None,
                  latex: Optional[str] = None, json: Optional[dict] = None,
                  javascript: Optional[str] = None, data: Optional[dict] = None,
-                 chart: Optional[dict] = None, is_main_result: bool = False,
+                 chart: Union[dict, ChartTypes, None] = None, is_main_result: bool = False,
                  extra: Optional[dict] = None, **kwargs):
         self.text = text
         self.html = html
@@ -119,7 +123,8 @@ class Result:
         self.json = json
         self.javascript = javascript
         self.data = data
-        self.chart = chart
+        self.chart: Optional[ChartTypes] = deserialize_chart(chart) if isinstance(chart, dict) \
+            else chart
         self.is_main_result = is_main_result
         self.extra = extra or {}
 
@@ -138,6 +143,8 @@ class Result:
 
     def to_dict(self) -> Dict[str, Any]:
         d: Dict[str, Any] = {f: getattr(self, f) for f in _RESULT_FIELDS if getattr(self, f) is not None}
+        if self.chart is not None:
+            d["chart"] = self.chart.to_dict()
         if self.extra:
             d["extra"] = self.extra
         d["is_main_result"] = self.is_main_result

@@ -63,6 +63,10 @@ int kernel_spawn (const struct kernel_spawn_spec *spec, struct kernel_proc *ret,
    {connection_file} stands for the connection file.  */
 json_t *builtin_kernel_argv (const char *language, hutch_error_t *err);
 
+/* result-formatters.c: the Python statement that installs the e2b/chart
+   and e2b/data formatters in the running IPython shell.  Allocated.  */
+char *result_formatters_code (void);
+
 /* snippets.c: code for hidden executions, per language; NULL when the
    language has none.  Allocated.  */
 char *snippet_chdir (const char *language, const char *path);

@@ -213,15 +213,52 @@ start_argv (json_t *argv, const char *dir, json_t *spec_env, bool defaults, cons
   return r;
 }
 
+/* Does ARGV start ipykernel (`python3 -m ipykernel_launcher` and the like)?  */
+static bool
+runs_ipykernel (json_t *argv)
+{
+  size_t i;
+  json_t *v;
+
+  json_array_foreach (argv, i, v)
+  {
+    const char *base = strrchr (json_string_value (v), '/');
+    base = base ? base + 1 : json_string_value (v);
+    if (strcmp (base, "ipykernel_launcher") == 0 || strcmp (base, "ipykernel_launcher.py") == 0
+        || strcmp (base, "ipykernel") == 0)
+      return true;
+  }
+  return false;
+}
+
+/* An IPython kernel installs the result formatters with its start-up code
+   (what pyzygote's kernels have from the zygote).  */
+static json_t *
+spec_argv (const struct kernelspec *k, bool python)
+{
+  json_t *argv = json_object_get (k->doc, "argv");
+  cleanup_free char *code = NULL, *arg = NULL;
+
+  if (!python || !runs_ipykernel (argv))
+    return json_incref (argv);
+  argv = json_copy (argv);
+  code = result_formatters_code ();
+  xasprintf (&arg, "--IPKernelApp.code_to_run=%s", code);
+  json_array_append_new (argv, json_string (arg));
+  return argv;
+}
+
 static int
-start_spec (const struct kernelspec *k, const char *conn_file, const struct agent_user *user,
-            const char *cwd, struct kernel_proc *ret, hutch_error_t *err)
+start_spec (const struct kernelspec *k, bool python, const char *conn_file,
+            const struct agent_user *user, const char *cwd, struct kernel_proc *ret,
+            hutch_error_t *err)
 {
   const char *mode = json_string_value (json_object_get (k->doc, "interrupt_mode"));
+  cleanup_json_t json_t *argv = spec_argv (k, python);
 
   ret->interrupt_by_message = mode && strcmp (mode, "message") == 0;
-  return start_argv (json_object_get (k->doc, "argv"), k->dir, json_object_get (k->doc, "env"),
-                     true, conn_file, user, cwd, ret, err);
+  return start_argv (argv, k->dir, json_object_get (k->doc, "env"), true, conn_file, user, cwd, ret,
+                     err);
 }
 
 static int
@@ -291,7 +328,7 @@ kernel_start (const char *language, const char *conn_file, const struct agent_us
   for (size_t i = 0; i < MAX_SPECS && names[i]; i++)
     if (find_spec (names[i], user, &k))
       {
-        int r = start_spec (&k, conn_file, user, cwd, ret, err);
+        int r = start_spec (&k, strcmp (language, "python") == 0, conn_file, user, cwd, ret, err);
         kernelspec_clear (&k);
         return r;
       }

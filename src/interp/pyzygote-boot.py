@@ -101,7 +101,15 @@ def _warm_traceback(shell):
         del linecache.cache[name]
 
 
-def _warm_matplotlib():
+def _install_formatters(shell):
+    '''The e2b/chart and e2b/data formatters, which a kernel started from
+    its kernelspec gets from its start-up code (_RESULT_FORMATTERS, set by
+    pyzygote.c: result-formatters.c).'''
+    with shell.builtin_trap:
+        exec(_RESULT_FORMATTERS, {})  # noqa: F821
+
+
+def _warm_matplotlib(shell):
     import io
 
     import matplotlib.font_manager
@@ -110,6 +118,7 @@ def _warm_matplotlib():
     fig = Figure()
     fig.subplots().plot([1, 2, 3])
     fig.savefig(io.BytesIO(), format='png', bbox_inches='tight')
+    shell.display_formatter.format(fig)  # its e2b/chart
     # Cached fonts hold their files open, and a kernel inherits no files.
     matplotlib.font_manager._get_font.cache_clear()
 
@@ -135,7 +144,7 @@ def _warm(shell):
         shell.display_formatter.format(frame)
     _warm_traceback(shell)
     if 'matplotlib.pyplot' in sys.modules:
-        _warm_matplotlib()
+        _warm_matplotlib(shell)
     # The default extension of every kernel (%store); loading it again
     # after fork is then a no-op.
     shell.extension_manager.load_extension('storemagic')
@@ -153,6 +162,7 @@ def prepare(scratch):
     try:
         _import_all()
         _app, _shell = _build_shell(scratch)
+        _install_formatters(_shell)
         _warm(_shell)
         for k, v in os.environ.items():
             if before.get(k) != v and k != 'MPLBACKEND':
@@ -437,6 +447,7 @@ def _launch_slow(connection_file):
     write = app.write_connection_file
     app.write_connection_file = lambda: _write_connection_file(app, write)
     app.initialize(['-f', connection_file])
+    _install_formatters(app.shell)
     app.start()
 
 

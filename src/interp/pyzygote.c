@@ -19,6 +19,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include "interp-internal.h"
 #include "interp.h"
 #include "libhutch/log.h"
 #include "libhutch/util.h"
@@ -233,6 +234,18 @@ start_interpreter (hutch_error_t *err)
   return 0;
 }
 
+/* The bootstrap's _RESULT_FORMATTERS, which it runs in the shell.  */
+static int
+set_formatters_code (PyObject *dict)
+{
+  cleanup_free char *code = result_formatters_code ();
+  PyObject *s = PyUnicode_FromString (code);
+  int r = s ? PyDict_SetItemString (dict, "_RESULT_FORMATTERS", s) : -1;
+
+  Py_XDECREF (s);
+  return r;
+}
+
 static int
 run_bootstrap (const char *scratch, hutch_error_t *err)
 {
@@ -243,7 +256,8 @@ run_bootstrap (const char *scratch, hutch_error_t *err)
     return python_error (err, "create the bootstrap module");
   boot = PyModule_GetDict (module);
   Py_INCREF (boot);
-  if (PyDict_SetItemString (boot, "__builtins__", PyEval_GetBuiltins ()) < 0)
+  if (PyDict_SetItemString (boot, "__builtins__", PyEval_GetBuiltins ()) < 0
+      || set_formatters_code (boot) < 0)
     return python_error (err, "set up the bootstrap module");
   code = Py_CompileString (pyzygote_boot_py, "<hutch-pyzygote>", Py_file_input);
   if (code == NULL)

@@ -1,7 +1,9 @@
-"""Render src/interp/pyzygote-boot.py as the C header pyzygote.c includes.
+"""Render the Python that hutchd embeds as the C headers that include it:
+src/interp/pyzygote-boot.py (pyzygote.c) and result-formatters.py
+(result-formatters.c).
 
-    python3 tests/interp/boot_header.py       # rewrite the header
-    python3 tests/interp/boot_header.py check # exit 1 if it is stale
+    python3 tests/interp/boot_header.py       # rewrite the headers
+    python3 tests/interp/boot_header.py check # exit 1 if one is stale
 
 The output is what clang-format (the repo's .clang-format) leaves as is.
 """
@@ -9,35 +11,45 @@ import os
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SOURCE = os.path.join(ROOT, "src", "interp", "pyzygote-boot.py")
-HEADER = os.path.join(ROOT, "src", "interp", "pyzygote-boot.h")
+# (Python file, C header, what the header is, the array's name)
+FILES = (
+    ("pyzygote-boot", "The Python half of pyzygote.c, run by the embedded interpreter.",
+     "pyzygote_boot_py"),
+    ("result-formatters", "The result formatters every Python kernel installs (result-formatters.c).",
+     "result_formatters_py"),
+)
 
 PROLOGUE = """\
-/* The Python half of pyzygote.c, run by the embedded interpreter.
-   Generated from pyzygote-boot.py by tests/interp/boot_header.py; edit
+/* %s
+   Generated from %s.py by tests/interp/boot_header.py; edit
    the Python file, then run that script.  */
 #pragma once
 
-static const char pyzygote_boot_py[]
+static const char %s[]
 """
 
 
-def render(source):
+def render(stem, what, name, source):
     lines = []
     for i, line in enumerate(source.splitlines()):
         literal = '"%s\\n"' % line.replace("\\", "\\\\").replace('"', '\\"')
         lines.append(("    = " if i == 0 else "      ") + literal)
-    return PROLOGUE + "\n".join(lines) + ";\n"
+    return PROLOGUE % (what, stem, name) + "\n".join(lines) + ";\n"
 
 
 def main():
-    with open(SOURCE) as f:
-        text = render(f.read())
-    if sys.argv[1:] == ["check"]:
-        with open(HEADER) as f:
-            sys.exit(0 if f.read() == text else 1)
-    with open(HEADER, "w") as f:
-        f.write(text)
+    stale = False
+    for stem, what, name in FILES:
+        base = os.path.join(ROOT, "src", "interp", stem)
+        with open(base + ".py") as f:
+            text = render(stem, what, name, f.read())
+        if sys.argv[1:] == ["check"]:
+            with open(base + ".h") as f:
+                stale = stale or f.read() != text
+            continue
+        with open(base + ".h", "w") as f:
+            f.write(text)
+    sys.exit(1 if stale else 0)
 
 
 if __name__ == "__main__":

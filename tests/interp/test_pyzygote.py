@@ -353,7 +353,16 @@ print(json.dumps(dict(
 """
 
 
+def formatters_arg():
+    """What hutchd adds to a python3 kernelspec's command line: the result
+    formatters (src/interp/result-formatters.c) as start-up code."""
+    source = (Path(__file__).parents[2] / "src" / "interp" / "result-formatters.py").read_text()
+    return ("--IPKernelApp.code_to_run=exec(compile(%r, '<hutch-result-formatters>', 'exec'), "
+            "{'__name__': 'hutch_result_formatters'})" % source)
+
+
 def cold_kernel(conn, home):
+    """A kernel started as hutchd starts one from the python3 kernelspec."""
     env = {
         "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         "HOME": str(home),
@@ -361,7 +370,7 @@ def cold_kernel(conn, home):
     if os.getuid() == 0:
         env.update(USER="user", LOGNAME="user")
     return subprocess.Popen(
-        [sys.executable, "-m", "ipykernel_launcher", "-f", str(conn)],
+        [sys.executable, "-m", "ipykernel_launcher", "-f", str(conn), formatters_arg()],
         cwd=home,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -404,10 +413,12 @@ def test_like_a_cold_kernel(driver, tmp):
 
 
 # A forked kernel keeps its input history in memory, so it has no history
-# file and no thread saving to it.
+# file and no thread saving to it; it has the result formatters from the
+# zygote, not from its command line.
 DELIBERATE = {
     "history": lambda cold: ":memory:",
     "threads": lambda cold: cold - 1,
+    "argv": lambda cold: [a for a in cold if not a.startswith("--IPKernelApp.code_to_run=")],
 }
 
 
