@@ -81,6 +81,12 @@ main (int argc, char **argv)
   /* The zygote must be forked while this process has a single thread.  */
   if (zygote_start (rt, &err) < 0)
     return fail (&err);
+  /* Listen once a create is as fast as it will be (Python preloaded).  */
+  if (zygote_wait_ready (&err) < 0)
+    {
+      zygote_stop ();
+      return fail (&err);
+    }
   limits = (struct registry_limits){ config.max_sandboxes, config.max_timeout_s };
   spares = (struct sandbox_spec){ .cpu_count = config.cpu_count,
                                   .memory_mb = config.memory_mb,

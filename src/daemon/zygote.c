@@ -30,6 +30,7 @@ enum zygote_op
   ZYGOTE_DESTROY,
   ZYGOTE_FREEZE,
   ZYGOTE_THAW,
+  ZYGOTE_PING,
 };
 
 struct zygote_msg
@@ -212,6 +213,9 @@ serve_one (struct hutch_runtime *rt, int fd, char *buf, ssize_t n)
     case ZYGOTE_FREEZE:
     case ZYGOTE_THAW:
       serve_freeze (fd, m->id, m->op == ZYGOTE_FREEZE);
+      break;
+    case ZYGOTE_PING:
+      reply (fd, 0, NULL, NULL, NULL, 0);
       break;
     default:
       reply (fd, EPROTO, "unknown request", NULL, NULL, 0);
@@ -403,6 +407,12 @@ int
 zygote_destroy (const char *id, hutch_error_t *err)
 {
   return simple_call (ZYGOTE_DESTROY, id, err);
+}
+
+int
+zygote_wait_ready (hutch_error_t *err)
+{
+  return simple_call (ZYGOTE_PING, "", err);
 }
 
 int

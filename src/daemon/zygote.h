@@ -39,6 +39,10 @@ int zygote_create (const struct zygote_create *req, struct zygote_sandbox *ret, 
 /* Kill and remove sandbox ID completely.  Thread-safe.  */
 int zygote_destroy (const char *id, hutch_error_t *err);
 
+/* Wait until the zygote serves requests (it first preloads Python, about
+   a second).  */
+int zygote_wait_ready (hutch_error_t *err);
+
 /* Freeze or thaw every process of sandbox ID.  */
 int zygote_freeze (const char *id, bool frozen, hutch_error_t *err);
 
