@@ -66,23 +66,8 @@ import os from 'node:os'
 import path from 'node:path'
 import readline from 'node:readline'
 import { fileURLToPath } from 'node:url'
-import {
-  BenchError,
-  checkRun,
-  describePids,
-  fail,
-  hutchdProcesses,
-  kindsText,
-  MiB,
-  ms,
-  now,
-  pct,
-  readOr,
-  sandboxPids,
-  sectionDensity,
-  sleep,
-  sortNs,
-} from './density.mjs'
+import { BenchError, fail, ms, now, pct, roundRobin, sleep, sortNs, writeRaw } from '../common.mjs'
+import { checkRun, describePids, hutchdProcesses, kindsText, MiB, readOr, sandboxPids, sectionDensity } from './density.mjs'
 import { pointSdkAt, startHutchd, tail } from '../../tests/helpers/hutchd.mjs'
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
@@ -200,19 +185,6 @@ function startBaseline() {
 
 const f3 = (x) => x.toFixed(3).padStart(9)
 
-function writeRaw(section, names, samples) {
-  const file = process.env.BENCH_INTERP_RAW
-  if (!file) return
-  const rounds = samples[0].length
-  let out = ''
-  for (let r = 0; r < rounds; r++)
-    for (let k = 0; k < names.length; k++) {
-      const v = (r + k) % names.length
-      out += `${section}\t${r}\t${names[v]}\t${samples[v][r]}\n`
-    }
-  fs.appendFileSync(file, out)
-}
-
 const HEADER =
   `${'variant (ms)'.padEnd(34)} ${'n'.padStart(5)} ${'min'.padStart(9)} ${'p50'.padStart(9)} ` +
   `${'p90'.padStart(9)} ${'p99'.padStart(9)} ${'max'.padStart(9)} ${'p50/base'.padStart(9)}`
@@ -228,26 +200,6 @@ function row(name, samples, baseP50) {
       `${f3(st.p99)} ${f3(st.max)} ${ratio}`,
   )
   return st
-}
-
-// ---- Round-robin ----
-
-async function roundRobin(variants, rounds, warmup) {
-  const samples = variants.map(() => [])
-  for (let r = -warmup; r < rounds; r++)
-    for (let k = 0; k < variants.length; k++) {
-      const i = (((r + k) % variants.length) + variants.length) % variants.length
-      const v = variants[i]
-      let ns
-      try {
-        ns = await v.sample(r < 0)
-      } catch (err) {
-        err.message = `${v.name} (round ${r < 0 ? `warm-up ${r + warmup + 1}` : r + 1}): ${err.message}`
-        throw err
-      }
-      if (r >= 0) samples[i].push(ns)
-    }
-  return samples
 }
 
 // ---- Sections ----
@@ -341,7 +293,7 @@ async function sectionFirst(Sandbox, base, runs, noSpares) {
   console.log(`\nfirst: ${runs} samples per variant, ${FIRST_WARMUP} warm-up rounds discarded, round-robin`)
   for (const v of variants) console.log(`  ${v.name.padEnd(34)} ${v.what}`)
   const samples = await roundRobin(variants, runs, FIRST_WARMUP)
-  writeRaw('first', variants.map((v) => v.name), samples)
+  writeRaw(process.env.BENCH_INTERP_RAW, 'first', variants.map((v) => v.name), samples)
 
   const startExec = baseVariant.phases[0].map((ns, i) => ns + baseVariant.phases[1][i])
   const baseP50 = ms(pct(sortNs(samples[1]), 0.5))
@@ -410,7 +362,7 @@ async function sectionWarm(Sandbox, base, runs) {
   )
   for (const v of variants) console.log(`  ${v.name.padEnd(34)} ${v.what}`)
   const samples = await roundRobin(variants, runs, WARM_WARMUP)
-  writeRaw('warm', variants.map((v) => v.name), samples)
+  writeRaw(process.env.BENCH_INTERP_RAW, 'warm', variants.map((v) => v.name), samples)
   live.delete(sbx)
   if ((await sbx.kill()) !== true) fail('kill() of the warm sandbox did not find it')
   const baseP50 = ms(pct(sortNs(samples[1]), 0.5))

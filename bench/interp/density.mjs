@@ -33,22 +33,7 @@ const LONG_TIMEOUT_MS = 3 * 3_600_000
 const IMPORT_CODE = 'import pandas, matplotlib.pyplot'
 const CHECK_CODE = "import sys; ('pandas' in sys.modules) and ('matplotlib.pyplot' in sys.modules)"
 
-// ---- Shared with bench.mjs ----
-
-export class BenchError extends Error {}
-export const fail = (msg) => {
-  throw new BenchError(msg)
-}
-export const now = () => process.hrtime.bigint()
-export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
-
-/** Nearest-rank percentile of the sorted array s. */
-export function pct(s, q) {
-  const rank = Math.min(s.length, Math.max(1, Math.ceil(q * s.length - 1e-9)))
-  return s[rank - 1]
-}
-export const sortNs = (a) => [...a].sort((x, y) => (x < y ? -1 : x > y))
-export const ms = (ns) => Number(ns) / 1e6
+import { fail, ms, now, pct, sleep, sortNs } from '../common.mjs'
 
 export function checkRun(what, ex, expectText) {
   if (ex.error) fail(`${what}: ${ex.error.name}: ${ex.error.value}`)

@@ -56,6 +56,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 
+import { BenchError, fail, ms, now, pct, roundRobin, sleep, sortNs, writeRaw } from '../common.mjs'
 import { health, pointSdkAt, startHutchd, tail } from '../../tests/helpers/hutchd.mjs'
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
@@ -74,8 +75,6 @@ const TARGETS = {
 }
 
 const execFileP = promisify(execFile)
-const now = () => process.hrtime.bigint()
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
 // ---- Options ----
 
@@ -109,8 +108,6 @@ function parseArgs(argv) {
 
 // ---- Failure ----
 
-class BenchError extends Error {}
-
 // Long-lived sandboxes, killed at the end if a failure left them.
 const live = new Set()
 
@@ -120,9 +117,6 @@ const mkScratch = (prefix) => {
   const d = fs.mkdtempSync(prefix)
   scratch.push(d)
   return d
-}
-const fail = (msg) => {
-  throw new BenchError(msg)
 }
 
 // ---- hutchd ----
@@ -150,48 +144,7 @@ async function stopBenchHutchd(h, { strict = true } = {}) {
 
 // ---- Statistics ----
 
-/** Nearest-rank percentile of the sorted array s. */
-function pct(s, q) {
-  const rank = Math.min(s.length, Math.max(1, Math.ceil(q * s.length - 1e-9)))
-  return s[rank - 1]
-}
-
-const ms = (ns) => Number(ns) / 1e6
 const f3 = (x) => x.toFixed(3).padStart(8)
-
-function writeRaw(section, names, samples) {
-  const file = process.env.BENCH_SDK_RAW
-  if (!file) return
-  const rounds = samples[0].length
-  let out = ''
-  for (let r = 0; r < rounds; r++)
-    for (let k = 0; k < names.length; k++) {
-      const v = (r + k) % names.length
-      out += `${section}\t${r}\t${names[v]}\t${samples[v][r]}\n`
-    }
-  fs.appendFileSync(file, out)
-}
-
-// ---- Round-robin ----
-
-async function roundRobin(variants, rounds, warmup, before) {
-  const samples = variants.map(() => [])
-  for (let r = -warmup; r < rounds; r++)
-    for (let k = 0; k < variants.length; k++) {
-      const i = (((r + k) % variants.length) + variants.length) % variants.length
-      const v = variants[i]
-      if (before) before()
-      let ns
-      try {
-        ns = await v.sample(r < 0)
-      } catch (err) {
-        err.message = `${v.name} (round ${r < 0 ? `warm-up ${r + warmup + 1}` : r + 1}): ${err.message}`
-        throw err
-      }
-      if (r >= 0) samples[i].push(ns)
-    }
-  return samples
-}
 
 // ---- Latency ----
 
@@ -283,7 +236,7 @@ async function latency(Sandbox, runs) {
   for (const v of variants) console.log(`  ${v.name.padEnd(22)} ${v.what}`)
 
   const samples = await roundRobin(variants, runs, LATENCY_WARMUP)
-  writeRaw('latency', variants.map((v) => v.name), samples)
+  writeRaw(process.env.BENCH_SDK_RAW, 'latency', variants.map((v) => v.name), samples)
 
   // Nothing leaked: the warm sandbox is the only new one left.
   const after = await listIds(Sandbox)
@@ -295,13 +248,13 @@ async function latency(Sandbox, runs) {
 
   const stats = {}
   const host = variants.findIndex((v) => v.key === 'host')
-  const hostP50 = pct([...samples[host]].sort((a, b) => (a < b ? -1 : a > b)), 0.5)
+  const hostP50 = pct(sortNs(samples[host]), 0.5)
   console.log(
     `\n${'variant (ms)'.padEnd(24)} ${'n'.padStart(5)} ${'min'.padStart(8)} ${'p50'.padStart(8)} ` +
       `${'p90'.padStart(8)} ${'p99'.padStart(8)} ${'max'.padStart(8)} ${'p50/host'.padStart(9)}`,
   )
   variants.forEach((v, i) => {
-    const s = [...samples[i]].sort((a, b) => (a < b ? -1 : a > b))
+    const s = sortNs(samples[i])
     const st = { n: s.length, min: ms(s[0]), p50: ms(pct(s, 0.5)), p90: ms(pct(s, 0.9)), p99: ms(pct(s, 0.99)) }
     st.max = ms(s[s.length - 1])
     stats[v.key] = st
@@ -312,7 +265,7 @@ async function latency(Sandbox, runs) {
   })
   if (runs < 100) console.log(`(p99 of fewer than 100 samples is the maximum)`)
   // Where the time of create+run+kill goes.
-  const ph = variants.find((v) => v.key === 'ttfc').phases.map((p) => [...p].sort((a, b) => (a < b ? -1 : a > b)))
+  const ph = variants.find((v) => v.key === 'ttfc').phases.map(sortNs)
   const fmt = (q) => ph.map((p) => ms(pct(p, q)).toFixed(2)).join(' / ')
   console.log(
     `create+run+kill by phase, create / first commands.run / kill (ms): p50 ${fmt(0.5)}, p90 ${fmt(0.9)}, p99 ${fmt(0.99)}`,
@@ -477,7 +430,7 @@ async function transfer(Sandbox, runs, sizeMb) {
   // A full collection between samples (not timed) so that one sample's
   // garbage is not collected during the next one.
   const samples = await roundRobin(variants, runs, TRANSFER_WARMUP, () => globalThis.gc?.())
-  writeRaw('transfer', variants.map((v) => v.name), samples)
+  writeRaw(process.env.BENCH_SDK_RAW, 'transfer', variants.map((v) => v.name), samples)
   live.delete(sbx)
   if ((await sbx.kill()) !== true) fail('kill() of the transfer sandbox did not find it')
 
