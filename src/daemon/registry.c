@@ -14,7 +14,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/random.h>
 
 #define BUCKETS 4096
 
@@ -256,18 +255,6 @@ registry_list_free (struct sbx **list, size_t count)
   free (list);
 }
 
-static void
-random_chars (char *out, size_t n, const char *alphabet)
-{
-  unsigned char raw[64];
-  size_t len = strlen (alphabet);
-  if (getrandom (raw, n, 0) != (ssize_t)n)
-    abort ();
-  for (size_t i = 0; i < n; i++)
-    out[i] = alphabet[raw[i] % len];
-  out[n] = '\0';
-}
-
 /* Templates for running code (E2B's code-interpreter templates have
    Jupyter running from the start): their default Python kernel starts
    with the sandbox.  Other sandboxes start it on first use.  */
@@ -309,9 +296,9 @@ new_record (const struct sandbox_spec *spec, const char *id)
   if (id)
     snprintf (s->id, sizeof s->id, "%s", id);
   else
-    random_chars (s->id, 20, "abcdefghijklmnopqrstuvwxyz0123456789");
+    random_string (s->id, HUTCH_ID_LEN, HUTCH_ID_ALPHABET);
   if (!spec->insecure)
-    random_chars (s->access_token, 40, "0123456789abcdef");
+    random_string (s->access_token, 40, "0123456789abcdef");
   snprintf (s->template_id, sizeof s->template_id, "%s", spec->template_id);
   snprintf (s->alias, sizeof s->alias, "%s", spec->template_id);
   s->metadata = spec->metadata ? json_deep_copy (spec->metadata) : json_object ();

@@ -2,13 +2,13 @@
 #include "spares.h"
 #include "libhutch/cgroup.h"
 #include "libhutch/log.h"
+#include "libhutch/sandbox.h"
 #include "libhutch/util.h"
 
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,19 +34,6 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cond = PTHREAD_COND_INITIALIZER; /* to the thread */
 static pthread_cond_t made = PTHREAD_COND_INITIALIZER; /* from the thread */
 static pthread_t thread;
-
-static void
-new_id (char *out, size_t n)
-{
-  static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
-  unsigned char raw[64];
-
-  if (getrandom (raw, n, 0) != (ssize_t)n)
-    abort ();
-  for (size_t i = 0; i < n; i++)
-    out[i] = alphabet[raw[i] % (sizeof alphabet - 1)];
-  out[n] = '\0';
-}
 
 static bool
 exited (const struct spare *s)
@@ -93,7 +80,7 @@ make_one (struct spare *s, hutch_error_t *err)
                                .pids = cfg.pids,
                                .agent_init_json = init_json };
 
-  new_id (s->id, 20);
+  random_string (s->id, HUTCH_ID_LEN, HUTCH_ID_ALPHABET);
   if (zygote_create (&req, &s->z, err) < 0)
     return -1;
   set_cpu_weight (s->id, HUTCH_CGROUP_WEIGHT_MIN);

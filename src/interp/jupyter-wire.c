@@ -14,7 +14,6 @@
 #include <poll.h>
 #include <pthread.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <zmq.h>
@@ -33,20 +32,6 @@ static void
 zctx_init (void)
 {
   zctx = zmq_ctx_new ();
-}
-
-static void
-random_bytes (unsigned char *buf, size_t n)
-{
-  size_t got = 0;
-  while (got < n)
-    {
-      ssize_t r = getrandom (buf + got, n - got, 0);
-      if (r > 0)
-        got += (size_t)r;
-      else if (errno != EINTR)
-        abort (); /* no entropy source: nothing safe to fall back to */
-    }
 }
 
 void

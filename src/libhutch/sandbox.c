@@ -14,7 +14,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -32,20 +31,6 @@ hutch_id_valid (const char *id)
     if (!((id[i] >= 'a' && id[i] <= 'z') || (id[i] >= '0' && id[i] <= '9')))
       return false;
   return true;
-}
-
-static void
-random_id (char *out, size_t len)
-{
-  static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
-  unsigned char raw[64];
-
-  if (getrandom (raw, len, 0) != (ssize_t)len)
-    for (size_t i = 0; i < len; i++)
-      raw[i] = (unsigned char)(now_ns () >> (i % 32));
-  for (size_t i = 0; i < len; i++)
-    out[i] = alphabet[raw[i] % (sizeof alphabet - 1)];
-  out[len] = '\0';
 }
 
 static void
@@ -236,7 +221,7 @@ hutch_sandbox_create (struct hutch_runtime *rt, const struct hutch_sandbox_confi
   if (config->id)
     snprintf (sb->id, sizeof sb->id, "%s", config->id);
   else
-    random_id (sb->id, 20);
+    random_string (sb->id, HUTCH_ID_LEN, HUTCH_ID_ALPHABET);
 
   r = sb->lock_fd = hutch__state_create (rt->data_fd, sb->id, err);
   if (r >= 0)

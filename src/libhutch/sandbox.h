@@ -21,6 +21,9 @@
 #include <sys/types.h>
 
 #define HUTCH_ID_MAX 64
+/* Ids hutch makes itself: HUTCH_ID_LEN characters of this alphabet.  */
+#define HUTCH_ID_LEN 20
+#define HUTCH_ID_ALPHABET "abcdefghijklmnopqrstuvwxyz0123456789"
 #define HUTCH_SANDBOX_UID 1000 /* "user" inside every sandbox */
 
 struct hutch_runtime;

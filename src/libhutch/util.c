@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -83,6 +84,38 @@ cleanup_strvp (void *p)
   for (char **s = *v; *s; s++)
     free (*s);
   free (*v);
+}
+
+void
+random_bytes (void *buf, size_t n)
+{
+  size_t got = 0;
+
+  while (got < n)
+    {
+      ssize_t r = getrandom ((char *)buf + got, n - got, 0);
+      if (r > 0)
+        got += (size_t)r;
+      else if (errno != EINTR)
+        abort ();
+    }
+}
+
+void
+random_string (char *out, size_t n, const char *alphabet)
+{
+  size_t len = strlen (alphabet);
+  unsigned char raw[64];
+
+  for (size_t done = 0; done < n;)
+    {
+      size_t k = n - done < sizeof raw ? n - done : sizeof raw;
+      random_bytes (raw, k);
+      for (size_t i = 0; i < k; i++)
+        out[done + i] = alphabet[raw[i] % len];
+      done += k;
+    }
+  out[n] = '\0';
 }
 
 int

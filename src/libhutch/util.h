@@ -93,6 +93,13 @@ get_and_reset (int *fd)
   return tmp;
 }
 
+/* Fill BUF with N bytes from the kernel's random source.  Aborts when
+   there is none: ids and tokens have nothing safe to fall back to.  */
+void random_bytes (void *buf, size_t n);
+
+/* N characters drawn from ALPHABET, then a NUL (OUT holds N + 1).  */
+void random_string (char *out, size_t n, const char *alphabet);
+
 /* Write all of BUF, retrying on EINTR and short writes.  Returns 0 or -1
    with errno set.  */
 int write_all (int fd, const void *buf, size_t len);
