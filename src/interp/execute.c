@@ -299,29 +299,6 @@ static const struct field_check execute_fields[] = {
   { "env_vars", false, true }, { NULL, false, false },
 };
 
-static struct interp_ctx *
-resolve_context (struct http_req *req, json_t *body, enum MHD_Result *ret)
-{
-  cleanup_error hutch_error_t err = NULL;
-  const char *id = request_str (body, "context_id"), *language = request_str (body, "language");
-  cleanup_free char *norm = interp_normalize_language (language);
-  struct interp_ctx *c;
-
-  if (id && language)
-    return *ret = reply_text (req, 400, "Only one of context_id or language can be provided"), NULL;
-  if (id)
-    {
-      c = contexts_find (id);
-      if (c == NULL)
-        *ret = reply_text (req, 404, "Context %s not found", id);
-      return c;
-    }
-  c = contexts_default (norm, &err);
-  if (c == NULL)
-    *ret = reply_text (req, 500, "Failed to create context: %s", err->msg);
-  return c;
-}
-
 static struct exec_stream *
 stream_new (struct http_req *req, struct interp_ctx *c, json_t *body)
 {
@@ -349,7 +326,7 @@ execute_handle (struct http_req *req)
 
   if (body == NULL || !request_check (req, body, execute_fields))
     return MHD_YES;
-  c = resolve_context (req, body, &ret);
+  c = request_context (req, body, &ret);
   if (c == NULL)
     return ret;
   r = MHD_create_response_from_callback (MHD_SIZE_UNKNOWN, BLOCK_SIZE, exec_read,

@@ -1,6 +1,7 @@
 /* Request bodies checked as E2B's FastAPI server checks them: failures are
    422 {"detail": [{"type", "loc", "msg", "input"}...]}.  */
 #define _GNU_SOURCE
+#include "contexts.h"
 #include "libhutch/util.h"
 #include "server-internal.h"
 
@@ -123,4 +124,27 @@ reply_text (struct http_req *req, unsigned status, const char *fmt, ...)
     text = NULL;
   va_end (ap);
   return http_send_text (req->conn, status, "text/plain; charset=utf-8", text ? text : "");
+}
+
+struct interp_ctx *
+request_context (struct http_req *req, json_t *body, enum MHD_Result *ret)
+{
+  cleanup_error hutch_error_t err = NULL;
+  const char *id = request_str (body, "context_id"), *language = request_str (body, "language");
+  cleanup_free char *norm = interp_normalize_language (language);
+  struct interp_ctx *c;
+
+  if (id && language)
+    return *ret = reply_text (req, 400, "Only one of context_id or language can be provided"), NULL;
+  if (id)
+    {
+      c = contexts_find (id);
+      if (c == NULL)
+        *ret = reply_text (req, 404, "Context %s not found", id);
+      return c;
+    }
+  c = contexts_default (norm, &err);
+  if (c == NULL)
+    *ret = reply_text (req, 500, "Failed to create context: %s", err->msg);
+  return c;
 }

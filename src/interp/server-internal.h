@@ -33,6 +33,13 @@ bool request_check (struct http_req *req, json_t *body, const struct field_check
    for truth).  */
 const char *request_str (json_t *body, const char *name);
 
+/* The context a request names by "context_id", or the default context of
+   its "language" (made on first use).  On failure queues the answer (400
+   for both, 404 for an unknown id, 500 when the context cannot start) in
+   *RET and returns NULL.  The caller owns the reference.  */
+struct interp_ctx;
+struct interp_ctx *request_context (struct http_req *req, json_t *body, enum MHD_Result *ret);
+
 /* Plain-text answers, as FastAPI's PlainTextResponse.  */
 enum MHD_Result reply_text (struct http_req *req, unsigned status, const char *fmt, ...)
     __attribute__ ((format (printf, 3, 4)));

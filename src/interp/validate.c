@@ -21,24 +21,6 @@ static const struct field_check validate_fields[] = {
   { NULL, false, false },
 };
 
-static struct interp_ctx *
-resolve (struct http_req *req, json_t *body, enum MHD_Result *ret)
-{
-  cleanup_error hutch_error_t err = NULL;
-  const char *id = request_str (body, "context_id"), *language = request_str (body, "language");
-  cleanup_free char *norm = interp_normalize_language (language);
-  struct interp_ctx *c;
-
-  if (id && language)
-    return *ret = reply_text (req, 400, "Only one of context_id or language can be provided"), NULL;
-  c = id ? contexts_find (id) : contexts_default (norm, &err);
-  if (c == NULL && id)
-    *ret = reply_text (req, 404, "Context %s not found", id);
-  else if (c == NULL)
-    *ret = reply_text (req, 500, "Failed to create context: %s", err->msg);
-  return c;
-}
-
 /* The last line the snippet printed, as JSON.  */
 static json_t *
 parse_verdict (const char *out)
@@ -85,7 +67,7 @@ validate_handle (struct http_req *req)
 
   if (body == NULL || !request_check (req, body, validate_fields))
     return MHD_YES;
-  c = resolve (req, body, &ret);
+  c = request_context (req, body, &ret);
   if (c == NULL)
     return ret;
   snippet = snippet_validate (c->language, json_string_value (json_object_get (body, "code")));
