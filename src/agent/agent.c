@@ -10,7 +10,6 @@
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
-#include <openssl/crypto.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -115,12 +114,6 @@ static const struct http_route envd_routes[] = {
   { NULL, NULL, NULL, NULL, 0, false },
 };
 
-static enum MHD_Result
-not_found (struct MHD_Connection *conn, const char *method, const char *url)
-{
-  return http_send_error (conn, MHD_HTTP_NOT_FOUND, "no such endpoint: %s %s", method, url);
-}
-
 static bool
 authorize (struct MHD_Connection *conn, const struct http_route *route)
 {
@@ -128,9 +121,7 @@ authorize (struct MHD_Connection *conn, const struct http_route *route)
   bool ok;
 
   agent_lock ();
-  ok = agent.access_token == NULL
-       || (given && strlen (given) == strlen (agent.access_token)
-           && CRYPTO_memcmp (given, agent.access_token, strlen (given)) == 0);
+  ok = agent.access_token == NULL || http_secret_equal (given, agent.access_token);
   agent_unlock ();
   if (!ok)
     http_send_json (conn, MHD_HTTP_UNAUTHORIZED,
@@ -140,7 +131,7 @@ authorize (struct MHD_Connection *conn, const struct http_route *route)
   return ok;
 }
 
-static const struct http_server envd_server = { envd_routes, not_found, authorize };
+static const struct http_server envd_server = { envd_routes, http_not_found, authorize };
 
 static enum MHD_Result
 envd_handler (void *cls, struct MHD_Connection *conn, const char *url, const char *method,

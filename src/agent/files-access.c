@@ -5,19 +5,11 @@
 #include "files-internal.h"
 #include "libhutch/util.h"
 
-#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static bool
-secret_equal (const char *a, const char *b)
-{
-  size_t n = strlen (a);
-  return n == strlen (b) && CRYPTO_memcmp (a, b, n) == 0;
-}
 
 /* "v1_" + unpadded base64 of sha256("path:op:user:token[:exp]").  */
 static char *
@@ -71,7 +63,7 @@ files_access_denied (struct MHD_Connection *conn, const char *op)
   if (token == NULL)
     return NULL;
   if (header && *header)
-    ok = secret_equal (header, token);
+    ok = http_secret_equal (header, token);
   else if (sig == NULL)
     ok = false;
   else if (exp && !parse_unix_time (exp, &exp_unix, canon, sizeof canon))
@@ -79,7 +71,7 @@ files_access_denied (struct MHD_Connection *conn, const char *op)
   else
     {
       expected = make_signature (path ? path : "", op, user ? user : "", token, exp ? canon : NULL);
-      ok = secret_equal (sig, expected);
+      ok = http_secret_equal (sig, expected);
       if (ok && exp && exp_unix < (long long)time (NULL))
         {
           explicit_bzero (token, strlen (token));

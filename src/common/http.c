@@ -2,6 +2,7 @@
 #include "http.h"
 #include "libhutch/util.h"
 
+#include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -298,10 +299,23 @@ http_send_error (struct MHD_Connection *conn, unsigned status, const char *fmt, 
                          json_pack ("{s:i, s:s}", "code", (int)status, "message", message));
 }
 
+enum MHD_Result
+http_not_found (struct MHD_Connection *conn, const char *method, const char *url)
+{
+  return http_send_error (conn, MHD_HTTP_NOT_FOUND, "no such endpoint: %s %s", method, url);
+}
+
 const char *
 http_header (struct MHD_Connection *conn, const char *name)
 {
   return MHD_lookup_connection_value (conn, MHD_HEADER_KIND, name);
+}
+
+bool
+http_secret_equal (const char *given, const char *secret)
+{
+  size_t n = strlen (secret);
+  return given && strlen (given) == n && CRYPTO_memcmp (given, secret, n) == 0;
 }
 
 const char *

@@ -74,7 +74,15 @@ enum MHD_Result http_send_empty (struct MHD_Connection *conn, unsigned status);
 enum MHD_Result http_send_error (struct MHD_Connection *conn, unsigned status, const char *fmt, ...)
     __attribute__ ((format (printf, 3, 4)));
 
+/* 404 {"code": 404, "message": "no such endpoint: METHOD URL"}: the
+   not_found of a server whose errors are http_send_error's.  */
+enum MHD_Result http_not_found (struct MHD_Connection *conn, const char *method, const char *url);
+
 const char *http_header (struct MHD_Connection *conn, const char *name);
+
+/* Whether GIVEN (a header's value, may be NULL) is SECRET, compared in a
+   time that tells nothing of where they differ.  */
+bool http_secret_equal (const char *given, const char *secret);
 const char *http_query (struct MHD_Connection *conn, const char *name);
 
 /* Parse the body of REQ as a JSON object.  On failure queues a 400 error

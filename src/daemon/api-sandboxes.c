@@ -4,7 +4,6 @@
 #include "libhutch/log.h"
 #include "libhutch/util.h"
 
-#include <openssl/crypto.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -420,19 +419,10 @@ static const struct http_route routes[] = {
   { NULL, NULL, NULL, NULL, 0, false },
 };
 
-static enum MHD_Result
-not_found (struct MHD_Connection *conn, const char *method, const char *url)
-{
-  return http_send_error (conn, MHD_HTTP_NOT_FOUND, "no such endpoint: %s %s", method, url);
-}
-
 static bool
 authorize (struct MHD_Connection *conn, const struct http_route *route)
 {
-  const char *key = http_header (conn, "X-API-Key");
-  size_t n = strlen (cfg->api_key);
-
-  if (key && strlen (key) == n && CRYPTO_memcmp (key, cfg->api_key, n) == 0)
+  if (http_secret_equal (http_header (conn, "X-API-Key"), cfg->api_key))
     return true;
   http_send_error (conn, MHD_HTTP_UNAUTHORIZED,
                    "Invalid API key: send the key hutchd printed at its first start (it is in "
@@ -440,4 +430,4 @@ authorize (struct MHD_Connection *conn, const struct http_route *route)
   return false;
 }
 
-const struct http_server api_server = { routes, not_found, authorize };
+const struct http_server api_server = { routes, http_not_found, authorize };
