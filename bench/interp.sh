@@ -21,25 +21,8 @@ RUNS=${1:-100}
 SANDBOXES=${2:-500}
 WARM_RUNS=${3:-1000}
 
-for n in "$RUNS" "$SANDBOXES" "$WARM_RUNS"; do
-  case $n in
-    '' | *[!0-9]*)
-      echo "usage: sh bench/interp.sh [RUNS [SANDBOXES [WARM_RUNS]]]" >&2
-      exit 2
-      ;;
-  esac
-done
-
-if [ "$(id -u)" -ne 0 ]; then
-  echo "bench-interp: hutchd needs root (namespaces, cgroups, uid ranges); run this as root" >&2
-  exit 1
-fi
-
-if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-  echo "bench-interp: node and npm are needed (@e2b/code-interpreter is a Node package)" >&2
-  exit 1
-fi
-
+. bench/node-bench.sh
+bench_numbers "sh bench/interp.sh [RUNS [SANDBOXES [WARM_RUNS]]]" "$RUNS" "$SANDBOXES" "$WARM_RUNS"
 PYTHON=${PYTHON:-/usr/bin/python3}
 if ! "$PYTHON" -c 'import jupyter_client, ipykernel' 2>/dev/null; then
   echo "bench-interp: $PYTHON lacks jupyter_client or ipykernel (the baseline); make deps installs them" >&2
@@ -47,16 +30,8 @@ if ! "$PYTHON" -c 'import jupyter_client, ipykernel' 2>/dev/null; then
 fi
 export PYTHON
 
-# Only what the benchmark runs, and the optimised build, not build/asan/.
-make -s BUILD="$BUILD" "$BUILD/hutchd"
-(cd bench/interp && npm ci --no-audit --no-fund --loglevel=error)
-
-# The commit, and whether the build has uncommitted sources in it.
-changed=$(git status --porcelain -- src Makefile 2>/dev/null | wc -l)
-[ "$changed" -eq 0 ] && changed= || changed=" + $changed uncommitted files in src/ and Makefile"
-echo "bench-interp: hutchd at $(git rev-parse --short HEAD 2>/dev/null || echo '?')$changed, $(nproc) cpus, $(date -u '+%Y-%m-%d %H:%M UTC')"
-HUTCHD_BIN=${HUTCHD_BIN:-$PWD/$BUILD/hutchd}
-export HUTCHD_BIN
+bench_prepare bench-interp bench/interp "@e2b/code-interpreter is a Node package"
+bench_describe bench-interp
 set -- node bench/interp/bench.mjs --runs "$RUNS" --warm-runs "$WARM_RUNS" --sandboxes "$SANDBOXES"
 echo "bench-interp: HUTCHD_BIN=$HUTCHD_BIN $*"
 exec "$@"
