@@ -11,7 +11,7 @@ PKGS="libmicrohttpd jansson libzmq libcrypto libseccomp"
 ZYGOTE=""
 if [ "${PYZYGOTE:-0}" = 1 ]; then
   PKGS="$PKGS python3-embed"
-  ZYGOTE="-DWITH_PYZYGOTE src/interp/pyzygote.c"
+  ZYGOTE="-DWITH_PYZYGOTE src/interp/pyzygote.c src/interp/pyzygote-pools.c"
 fi
 # shellcheck disable=SC2046
 exec ${CC:-gcc} -std=gnu17 -Isrc -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
