@@ -17,21 +17,6 @@
 
 #define UPLOAD_MAX (1ULL << 62)
 
-struct agent_state agent;
-static pthread_mutex_t agent_mu = PTHREAD_MUTEX_INITIALIZER;
-
-void
-agent_lock (void)
-{
-  pthread_mutex_lock (&agent_mu);
-}
-
-void
-agent_unlock (void)
-{
-  pthread_mutex_unlock (&agent_mu);
-}
-
 /* Apply an /init message: token, sandbox-wide variables, default user.  */
 static void
 apply_init (json_t *init)

@@ -18,4 +18,4 @@ exec ${CC:-gcc} -std=gnu17 -Isrc -Wall -Wextra -Werror -Wshadow -Wstrict-prototy
   -Wmissing-prototypes -Wformat=2 -Wvla -Wwrite-strings -Wno-unused-parameter \
   $(pkg-config --cflags $PKGS) ${CFLAGS:--O2 -g} -o "${OUT:-build/interp-driver}" \
   tests/interp/interp-driver.c $ZYGOTE $(ls src/interp/*.c | grep -v pyzygote) src/common/http.c \
-  src/agent/users.c src/agent/child-setup.c src/libhutch/*.c $(pkg-config --libs $PKGS) -lpthread
+  src/agent/users.c src/agent/child-setup.c src/agent/agent-state.c src/libhutch/*.c $(pkg-config --libs $PKGS) -lpthread

@@ -21,21 +21,6 @@
 #include <stdio.h>
 #include <sys/wait.h>
 
-struct agent_state agent;
-static pthread_mutex_t agent_mu = PTHREAD_MUTEX_INITIALIZER;
-
-void
-agent_lock (void)
-{
-  pthread_mutex_lock (&agent_mu);
-}
-
-void
-agent_unlock (void)
-{
-  pthread_mutex_unlock (&agent_mu);
-}
-
 static void *
 reaper (void *arg)
 {
