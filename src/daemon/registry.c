@@ -371,9 +371,7 @@ adopt_spare (const struct sandbox_spec *spec, const struct zygote_create *req, s
   if (agent_client_init (sp.z.netns_fd, init, &err) < 0)
     {
       log_warn ("spare sandbox %s: %s; creating a new sandbox instead", sp.id, err->msg);
-      zygote_destroy (sp.id, &err);
-      close (sp.z.pidfd);
-      close (sp.z.netns_fd);
+      spares_discard (&sp, "its agent refused /init");
       s->refs = 1;
       sbx_unref (s);
       return false;

@@ -42,8 +42,8 @@ exited (const struct spare *s)
   return poll (&p, 1, 0) != 0;
 }
 
-static void
-destroy (struct spare *s, const char *why)
+void
+spares_discard (struct spare *s, const char *why)
 {
   cleanup_error hutch_error_t err = NULL;
 
@@ -214,7 +214,7 @@ spares_take (const char *template, unsigned long long memory_bytes, unsigned lon
       else
         {
           pthread_mutex_unlock (&mu);
-          destroy (&s, "its agent exited");
+          spares_discard (&s, "its agent exited");
           pthread_mutex_lock (&mu);
         }
     }
@@ -246,7 +246,7 @@ spares_stop (void)
   pthread_mutex_unlock (&mu);
   pthread_join (thread, NULL);
   while (pool_len > 0)
-    destroy (&pool[--pool_len], "shutdown");
+    spares_discard (&pool[--pool_len], "shutdown");
   free (init_json);
   init_json = NULL;
   started = false;

@@ -36,6 +36,9 @@ int spares_start (const struct spares_config *config, int (*count_live) (void), 
 bool spares_take (const char *template_id, unsigned long long memory_bytes,
                   unsigned long long disk_bytes, unsigned long cpu_millis, struct spare *ret);
 
+/* Destroy a spare taken but not used, WHY telling the log.  */
+void spares_discard (struct spare *s, const char *why);
+
 /* Something changed the number of sandboxes in use: reconsider.  */
 void spares_wake (void);
 
