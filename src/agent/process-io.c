@@ -134,15 +134,6 @@ proc_attach (struct proc *p, struct connect_stream *stream, bool owner)
   pthread_mutex_unlock (&p->mu);
 }
 
-static long
-ms_until (unsigned long long deadline)
-{
-  unsigned long long now = now_ns ();
-  if (deadline == 0)
-    return -1;
-  return now >= deadline ? 0 : (long)((deadline - now + 999999ULL) / 1000000ULL);
-}
-
 /* Hold the reader back while a watcher is far behind, so a fast process
    is paced by its clients instead of filling the agent's memory.  The
    lifetime deadline bounds the wait.  */
@@ -272,7 +263,7 @@ wait_for_exit (struct proc *p, struct outputs *o)
          never lets poll time out.  */
       if (p->deadline_ns && ms_until (p->deadline_ns) == 0)
         kill_at_deadline (p);
-      n = poll (o->fds, 3, (int)ms_until (p->deadline_ns));
+      n = poll (o->fds, 3, ms_until (p->deadline_ns));
       if (n <= 0)
         continue; /* the deadline, or EINTR */
       pump_ready (p, o);

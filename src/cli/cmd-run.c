@@ -223,17 +223,6 @@ block_signals (sigset_t *set)
   return signalfd (-1, set, SFD_CLOEXEC | SFD_NONBLOCK);
 }
 
-static int
-remaining_ms (unsigned long long deadline)
-{
-  unsigned long long now = now_ns ();
-  if (deadline == 0)
-    return -1;
-  if (now >= deadline)
-    return 0;
-  return (int)((deadline - now + 999999) / 1000000);
-}
-
 /* Wait for the sandbox, forwarding signals.  Returns 1 when it exited, 0
    when the timeout struck.  */
 static int
@@ -245,7 +234,7 @@ supervise (struct hutch_sandbox *sb, int sigfd, unsigned long timeout_s, hutch_e
     {
       struct pollfd p[2]
           = { { .fd = sb->pidfd, .events = POLLIN }, { .fd = sigfd, .events = POLLIN } };
-      int n = poll (p, 2, remaining_ms (deadline));
+      int n = poll (p, 2, ms_until (deadline));
       if (n < 0 && errno != EINTR)
         return hutch_make_error (err, errno, "poll");
       if (n == 0)

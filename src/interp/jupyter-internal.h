@@ -18,7 +18,3 @@ struct jupyter_client
      requests until it has gone once more through its queue.  */
   bool aborting;
 };
-
-/* Milliseconds from now until DEADLINE (monotonic ns): 0 when passed, -1
-   for no deadline (0).  */
-long jupyter_ms_until (unsigned long long deadline);

@@ -48,17 +48,6 @@ jupyter_uuid (char *out)
             b[15]);
 }
 
-long
-jupyter_ms_until (unsigned long long deadline)
-{
-  unsigned long long now = now_ns ();
-  if (deadline == 0)
-    return -1;
-  if (now >= deadline)
-    return 0;
-  return (long)((deadline - now + 999999ULL) / 1000000ULL);
-}
-
 /* Connection files.  */
 
 /* The standard way: let the kernel of this machine choose free ports by
@@ -432,7 +421,7 @@ jupyter_recv (struct jupyter_client *c, unsigned long long deadline, int watch_f
         { NULL, watch_fd, ZMQ_POLLIN, 0 },
         { NULL, c->pidfd, ZMQ_POLLIN, 0 },
       };
-      int n = zmq_poll (items, c->pidfd >= 0 ? 5 : 4, jupyter_ms_until (deadline));
+      int n = zmq_poll (items, c->pidfd >= 0 ? 5 : 4, ms_until (deadline));
 
       if (n < 0 && errno == EINTR)
         continue;

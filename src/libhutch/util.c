@@ -377,3 +377,16 @@ now_ns (void)
   clock_gettime (CLOCK_MONOTONIC, &ts);
   return (unsigned long long)ts.tv_sec * 1000000000ULL + (unsigned long long)ts.tv_nsec;
 }
+
+int
+ms_until (unsigned long long deadline)
+{
+  unsigned long long now = now_ns (), ms;
+
+  if (deadline == 0)
+    return -1;
+  if (now >= deadline)
+    return 0;
+  ms = (deadline - now + 999999ULL) / 1000000ULL;
+  return ms > INT_MAX ? INT_MAX : (int)ms;
+}

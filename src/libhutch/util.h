@@ -130,3 +130,7 @@ int parse_ulong (const char *s, unsigned long max, unsigned long *ret);
 
 /* Monotonic clock in nanoseconds.  */
 unsigned long long now_ns (void);
+
+/* Milliseconds from now until DEADLINE (now_ns () time), rounded up, for
+   poll(): 0 when it has passed, -1 for no deadline (0), at most INT_MAX.  */
+int ms_until (unsigned long long deadline);
